@@ -1,0 +1,127 @@
+"""Atomic, versioned, content-keyed artifacts.
+
+Every artifact is a folder with a ``manifest.json``. Files are written to a temporary
+name beside their target and renamed into place, so a crash never leaves a
+half-written file under a real name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .errors import ArtifactVersionError, S2LError
+
+_HASH_CHUNK = 1 << 20
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(target: Path, payload: Any) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise S2LError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from e
+
+
+def save_arrays(target: Path, **arrays: np.ndarray) -> None:
+    """Save named arrays as an uncompressed .npz (fast to load, no pickles)."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def save_array(target: Path, array: np.ndarray) -> None:
+    """Save one array as .npy so readers can memory-map it."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+
+
+def file_digest(path: Path) -> str:
+    """Content hash of a file (blake2b, hex)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class DigestCache:
+    """Remembers file digests by (path, size, mtime) so unchanged media is hashed once."""
+
+    def __init__(self, store: Path):
+        self.store = Path(store)
+        self._entries: dict[str, dict[str, Any]] = read_json(self.store) if self.store.exists() else {}
+
+    def digest(self, path: Path) -> str:
+        path = Path(path).resolve()
+        st = path.stat()
+        key = str(path)
+        entry = self._entries.get(key)
+        if entry and entry["size"] == st.st_size and entry["mtime_ns"] == st.st_mtime_ns:
+            return entry["digest"]
+        value = file_digest(path)
+        self._entries[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "digest": value}
+        write_json(self.store, self._entries)
+        return value
+
+
+def stable_key(*parts: Any) -> str:
+    """A short content key for any JSON-serialisable inputs (configs, digests, versions)."""
+    blob = json.dumps(parts, sort_keys=True, default=_json_default).encode()
+    return hashlib.blake2b(blob, digest_size=12).hexdigest()
+
+
+def check_format(manifest: dict[str, Any], expected: str, where: Path) -> None:
+    found = manifest.get("format")
+    if found != expected:
+        raise ArtifactVersionError(
+            f"{where}: written as format {found!r}, this s2l-dub reads {expected!r}; re-run the stage that made it"
+        )
+
+
+def _json_default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

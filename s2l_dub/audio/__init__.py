@@ -1,0 +1,1 @@
+"""Audio stage: per-frame speech features and speech/silence flags."""

@@ -1,0 +1,44 @@
+"""Entry point: `s2l-dub COMMAND ...`. User errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from .. import __version__
+from ..errors import S2LError
+from .prepare import prepare_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="s2l-dub")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """s2l-dub: per-actor lip-sync dubbing for editors."""
+    ctx.obj = Console(stderr=True)
+
+
+cli.add_command(prepare_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="s2l-dub", standalone_mode=False)
+    except S2LError as e:
+        click.echo(f"s2l-dub: error: {e}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("s2l-dub: aborted", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

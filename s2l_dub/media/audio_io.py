@@ -1,0 +1,42 @@
+"""Audio extraction: any ffmpeg-readable file to mono float32 at a fixed sample rate."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from ..errors import MediaDecodeError, MediaError, NoAudioError
+
+
+def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
+    """Decode the first audio stream, downmixed to mono, as float32 in [-1, 1]."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: file not found")
+    try:
+        meta = ffmpeg.probe(str(path))
+    except ffmpeg.Error as e:
+        raise MediaDecodeError(f"{path}: unreadable audio ({_tail(e.stderr)})") from e
+    if not any(s.get("codec_type") == "audio" for s in meta.get("streams", [])):
+        raise NoAudioError(f"{path}: no audio stream")
+    cmd = (
+        ffmpeg.input(str(path))
+        .output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, map="0:a:0")
+        .global_args("-nostdin", "-v", "error")
+        .compile()
+    )
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        raise MediaDecodeError(f"{path}: audio decode failed ({_tail(proc.stderr)})")
+    samples = np.frombuffer(proc.stdout, np.float32).copy()
+    if samples.size == 0:
+        raise NoAudioError(f"{path}: audio stream is empty")
+    return samples
+
+
+def _tail(stderr: bytes | None) -> str:
+    lines = (stderr or b"").decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "ffmpeg failed"
