@@ -70,6 +70,31 @@ def save_array(target: Path, array: np.ndarray) -> None:
             np.save(fh, array, allow_pickle=False)
 
 
+class NpyStreamWriter:
+    """Write a .npy file row by row, so arrays larger than memory never sit in RAM.
+
+    Rows are appended in order; ``close`` checks that exactly ``shape[0]`` were written.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype):
+        self.path = Path(path)
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self._fh = open(self.path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
+        np.lib.format.write_array_header_2_0(self._fh, header)
+        self._rows = 0
+
+    def write(self, row: np.ndarray) -> None:
+        self._fh.write(np.ascontiguousarray(row, self.dtype).tobytes())
+        self._rows += 1
+
+    def close(self) -> None:
+        self._fh.close()
+        if self._rows != self.shape[0]:
+            raise S2LError(f"{self.path}: wrote {self._rows} of {self.shape[0]} rows")
+
+
 def file_digest(path: Path) -> str:
     """Content hash of a file (blake2b, hex)."""
     h = hashlib.blake2b(digest_size=16)

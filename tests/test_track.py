@@ -1,5 +1,7 @@
 """Face tracking coverage on every real sample clip."""
 
+import subprocess
+
 import pytest
 
 from s2l_dub.face.backends import load_landmarker
@@ -40,3 +42,24 @@ def test_face_hint_parsing():
     assert FaceHint.parse("0.7,0.4").point == (0.7, 0.4)
     with pytest.raises(S2LError, match="--face"):
         FaceHint.parse("nowhere")
+
+
+def two_face_clip(samples, tmp_path):
+    """May (large, left) beside a smaller Katie Hill (right), 1 s, from the real samples."""
+    path = tmp_path / "two_faces.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(samples / "actors" / "may_en_5s.mp4"), "-i",
+                    str(samples / "clips" / "WDA_KatieHill_000.mp4"), "-filter_complex",
+                    "[1:v]scale=320:320,pad=512:512:96:96[b];[0:v][b]hstack=inputs=2[v]", "-map", "[v]", "-t", "1",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def test_two_faces_follow_the_largest_or_the_hint(samples, tmp_path, landmarker):
+    info = probe_video(two_face_clip(samples, tmp_path))
+    default = run_tracker(FaceTracker(landmarker, TrackConfig(), 25.0), iter_frames(info), info.frame_count)
+    hinted = run_tracker(FaceTracker(landmarker, TrackConfig(), 25.0, FaceHint.parse("right")), iter_frames(info),
+                         info.frame_count)
+    assert default.found.all() and hinted.found.all()
+    assert (default.faces_in_shot == 2).all()
+    assert (default.landmarks[:, :, 0] < 512).all()  # May, on the left half
+    assert (hinted.landmarks[:, :, 0] > 512).all()  # the hinted face, on the right half

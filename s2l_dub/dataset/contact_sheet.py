@@ -51,6 +51,18 @@ def _read_frames(infos, ranges, geometry, picks) -> dict[int, np.ndarray]:
     return out
 
 
+def _face_window(geometry: dict, i: int, image: np.ndarray) -> np.ndarray:
+    """The part of the frame around the face, so small faces in wide shots stay readable."""
+    h, w = image.shape[:2]
+    size = int(geometry["lower_face_size"])
+    side = int(min(h, w, 3.2 * size))
+    cx = geometry["lower_face_origins"][i][0] + size / 2
+    cy = geometry["lower_face_origins"][i][1] + size * 0.2
+    x0 = int(np.clip(cx - side / 2, 0, w - side))
+    y0 = int(np.clip(cy - side / 2, 0, h - side))
+    return image[y0:y0 + side, x0:x0 + side]
+
+
 def _fit(image: np.ndarray) -> tuple[np.ndarray, float]:
     scale = TILE / max(image.shape[:2])
     small = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
@@ -78,7 +90,7 @@ def _lip_outline_in_frame(i: int, geometry: dict) -> np.ndarray:
 
 def _annotated(frame: np.ndarray, i: int, geometry: dict, is_canonical: bool) -> np.ndarray:
     image = frame.copy()
-    thick = max(1, round(max(image.shape[:2]) / 300))
+    thick = max(1, round(int(geometry["lower_face_size"]) / 120))
     lm = geometry["landmarks"][i]
     for x, y in lm:
         cv2.circle(image, (int(x), int(y)), thick + 1, GREEN, -1, cv2.LINE_AA)
@@ -93,7 +105,7 @@ def _annotated(frame: np.ndarray, i: int, geometry: dict, is_canonical: bool) ->
     uv = uv.reshape(-1, 2).astype(int)
     for end, colour in zip(uv[1:], (RED, GREEN, BLUE)):
         cv2.line(image, tuple(uv[0]), tuple(end), colour, thick * 2, cv2.LINE_AA)
-    tile, _ = _fit(image)
+    tile, _ = _fit(_face_window(geometry, i, image))
     yaw, pitch, roll = geometry["euler_deg"][i]
     label = f"#{i}{' canonical' if is_canonical else ''}  y{yaw:+.1f} p{pitch:+.1f} r{roll:+.1f}"
     cv2.putText(tile, label, (6, TILE - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
@@ -108,7 +120,7 @@ def _depth_tile(frame: np.ndarray, geometry: dict) -> np.ndarray:
     colour = cv2.applyColorMap((255 * (1 - norm)).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
     alpha = np.where(measured, 0.6, 0.25)[..., None]
     blend = (frame * (1 - alpha) + colour * alpha).astype(np.uint8)
-    tile, _ = _fit(blend)
+    tile, _ = _fit(_face_window(geometry, int(geometry["canonical"]), blend))
     cv2.putText(tile, "canonical depth: red near, blue far", (6, TILE - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                 (255, 255, 255), 1, cv2.LINE_AA)
     return tile

@@ -14,10 +14,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.format import open_memmap
 
 from .. import __version__
-from ..artifacts import DigestCache, atomic_path, read_json, save_arrays, stable_key, write_json
+from ..artifacts import DigestCache, NpyStreamWriter, atomic_path, read_json, save_arrays, stable_key, write_json
 from ..audio.features import AudioFeatureConfig, log_mel, windows_at
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..errors import ClipTooShortError, FaceLostError, NoAudioError, NoFaceError
@@ -69,6 +68,9 @@ def prepare_actor(clips: list[ClipInput], actor: str, out: Path, config: Prepare
     started = time.monotonic()
     root = dataset_dir(out, actor)
     root.mkdir(parents=True, exist_ok=True)
+    # A run killed mid-write leaves its temporary files; they never hold a finished artifact.
+    for stale in root.glob(".*.tmp*"):
+        stale.unlink()
     old = read_json(root / MANIFEST) if (root / MANIFEST).exists() else {}
     old_stages = old.get("stages", {}) if old.get("format") == DATASET_FORMAT else {}
     stages: dict[str, str] = {}
@@ -308,12 +310,12 @@ def _crops_stage(infos, ranges, geometry, config: PrepareConfig, root: Path, pro
     crop_px = min(size, config.regions.crop_max_px)
     n = len(geometry["valid"])
     dpx = config.crop_depth_px
-    with atomic_path(root / CROPS) as crops_tmp, atomic_path(root / CROP_DEPTH) as depth_tmp:
-        crops = open_memmap(crops_tmp, mode="w+", dtype=np.uint8, shape=(n, crop_px, crop_px, 3))
-        depths = open_memmap(depth_tmp, mode="w+", dtype=np.float16, shape=(n, dpx, dpx))
-        depths[:] = np.nan
-        import cv2
+    import cv2
 
+    with atomic_path(root / CROPS) as crops_tmp, atomic_path(root / CROP_DEPTH) as depth_tmp:
+        crops = NpyStreamWriter(crops_tmp, (n, crop_px, crop_px, 3), np.uint8)
+        depths = NpyStreamWriter(depth_tmp, (n, dpx, dpx), np.float16)
+        no_depth = np.full((dpx, dpx), np.nan, np.float16)
         offset = 0
         for c, (info, frames) in enumerate(zip(infos, ranges)):
             progress.start(f"caching crops {info.path.name}", len(frames))
@@ -322,16 +324,18 @@ def _crops_stage(infos, ranges, geometry, config: PrepareConfig, root: Path, pro
                 i = offset + j
                 x0, y0 = (int(v) for v in geometry["lower_face_origins"][i])
                 crop = frame[y0:y0 + size, x0:x0 + size]
-                crops[i] = cv2.resize(crop, (crop_px, crop_px), interpolation=cv2.INTER_AREA) if crop_px != size else crop
+                crops.write(cv2.resize(crop, (crop_px, crop_px), interpolation=cv2.INTER_AREA)
+                            if crop_px != size else crop)
                 if geometry["valid"][i]:
-                    depths[i] = render_depth(geometry["mesh_vertices"], geometry["mesh_triangles"],
-                                             geometry["rvecs"][i], geometry["tvecs"][i], K,
-                                             (x0, y0, size, size), (dpx, dpx))
+                    depths.write(render_depth(geometry["mesh_vertices"], geometry["mesh_triangles"],
+                                              geometry["rvecs"][i], geometry["tvecs"][i], K,
+                                              (x0, y0, size, size), (dpx, dpx)))
+                else:
+                    depths.write(no_depth)
                 progress.advance()
             offset += len(frames)
-        crops.flush()
-        depths.flush()
-        del crops, depths
+        crops.close()
+        depths.close()
 
 
 def _summary(geometry, tracks, clip_meta, seconds: float) -> dict:

@@ -9,6 +9,7 @@ import ffmpeg
 import numpy as np
 
 from ..errors import MediaDecodeError, MediaError, NoAudioError
+from .probe import ffmpeg_complaint
 
 
 def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
@@ -19,7 +20,7 @@ def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
     try:
         meta = ffmpeg.probe(str(path))
     except ffmpeg.Error as e:
-        raise MediaDecodeError(f"{path}: unreadable audio ({_tail(e.stderr)})") from e
+        raise MediaDecodeError(f"{path}: unreadable audio ({ffmpeg_complaint(e.stderr)})") from e
     if not any(s.get("codec_type") == "audio" for s in meta.get("streams", [])):
         raise NoAudioError(f"{path}: no audio stream")
     cmd = (
@@ -30,13 +31,8 @@ def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
     )
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
-        raise MediaDecodeError(f"{path}: audio decode failed ({_tail(proc.stderr)})")
+        raise MediaDecodeError(f"{path}: audio decode failed ({ffmpeg_complaint(proc.stderr)})")
     samples = np.frombuffer(proc.stdout, np.float32).copy()
     if samples.size == 0:
         raise NoAudioError(f"{path}: audio stream is empty")
     return samples
-
-
-def _tail(stderr: bytes | None) -> str:
-    lines = (stderr or b"").decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else "ffmpeg failed"

@@ -89,7 +89,7 @@ def probe_video(path: Path) -> VideoInfo:
         meta = ffmpeg.probe(str(path))
         packets = ffmpeg.probe(str(path), select_streams="v:0", show_entries="packet=pts,dts")
     except ffmpeg.Error as e:
-        raise MediaDecodeError(f"{path}: unreadable media ({_stderr_tail(e)})") from e
+        raise MediaDecodeError(f"{path}: unreadable media ({ffmpeg_complaint(e.stderr)})") from e
     streams = meta.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video" and not _is_cover_art(s)), None)
     if video is None:
@@ -159,9 +159,9 @@ def _is_cover_art(stream: dict) -> bool:
     return bool(stream.get("disposition", {}).get("attached_pic"))
 
 
-def _stderr_tail(error: ffmpeg.Error) -> str:
-    """ffprobe's last complaint, without the file name it repeats."""
-    text = (error.stderr or b"").decode(errors="replace").strip().splitlines()
+def ffmpeg_complaint(stderr: bytes | None) -> str:
+    """ffmpeg's or ffprobe's last complaint, without the file name it repeats."""
+    text = (stderr or b"").decode(errors="replace").strip().splitlines()
     if not text:
-        return "ffprobe failed"
+        return "ffmpeg failed"
     return text[-1].rsplit(": ", 1)[-1]
