@@ -105,3 +105,16 @@ def test_audio_of_silent_video_is_refused(samples, tmp_path):
                     str(mute)], check=True)
     with pytest.raises(NoAudioError, match="mute.mp4: no audio"):
         load_audio(mute)
+
+
+@pytest.mark.parametrize("rate", [Fraction(24000, 1001), Fraction(24), Fraction(30000, 1001)])
+def test_timestamps_are_exact_at_ntsc_and_film_rates(samples, tmp_path, rate):
+    """The samples are 25/30 fps; make 23.976, 24 and 29.97 fps copies of a real clip."""
+    target = tmp_path / f"rate_{float(rate):.3f}.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(samples / "actors" / "may_en_5s.mp4"), "-t", "2",
+                    "-vf", f"fps={rate}", "-c:v", "libx264", "-preset", "ultrafast", str(target)], check=True)
+    info = probe_video(target)
+    assert info.frame_rate == rate
+    assert info.frame_count == ffprobe_frame_count(target)
+    start = info.frame_time(0)
+    assert [info.frame_time(i) - start for i in range(info.frame_count)] == [i / rate for i in range(info.frame_count)]
