@@ -63,13 +63,6 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def save_array(target: Path, array: np.ndarray) -> None:
-    """Save one array as .npy so readers can memory-map it."""
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-
-
 class NpyStreamWriter:
     """Write a .npy file row by row, so arrays larger than memory never sit in RAM.
 

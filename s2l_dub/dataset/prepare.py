@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
-from ..artifacts import DigestCache, NpyStreamWriter, atomic_path, read_json, save_arrays, stable_key, write_json
+from ..artifacts import DigestCache, NpyStreamWriter, atomic_path, load_arrays, read_json, save_arrays, stable_key, write_json
 from ..audio.features import AudioFeatureConfig, log_mel, windows_at
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..errors import ClipTooShortError, FaceLostError, NoAudioError, NoFaceError
@@ -104,14 +103,14 @@ def prepare_actor(clips: list[ClipInput], actor: str, out: Path, config: Prepare
                                  on_frame=lambda _: progress.advance())
             save_arrays(track_file, landmarks=result.landmarks, boxes=result.boxes, found=result.found,
                         faces_in_shot=result.faces_in_shot)
-        tracks.append(_load(track_file))
+        tracks.append(load_arrays(track_file))
 
         audio_file = root / meta["audio_file"]
         key = stable_key("audio", meta["digest"], [frames.start, frames.stop], config.audio, config.vad, __version__)
         if not cached(f"audio/{meta['index']}", key, audio_file):
             progress.start(f"audio features {info.path.name}", None)
             _audio_stage(info, frames, config, audio_file)
-        audios.append(_load(audio_file))
+        audios.append(load_arrays(audio_file))
 
     _check_faces(infos, ranges, tracks, config, progress)
 
@@ -123,7 +122,7 @@ def prepare_actor(clips: list[ClipInput], actor: str, out: Path, config: Prepare
         progress.start("head pose and depth", None)
         geometry = _geometry_stage(infos, ranges, tracks, config, canonical_override)
         save_arrays(geometry_file, **geometry)
-    geometry = _load(geometry_file)
+    geometry = load_arrays(geometry_file)
 
     usable_s = float(np.sum(geometry["valid"] * geometry["frame_duration_s"]))
     if usable_s < config.min_usable_s:
@@ -182,11 +181,6 @@ def _clip_meta(index: int, info: VideoInfo, frames: FrameRange, digest: str, ran
         "track_file": f"clip_{index:03d}_track.npz",
         "audio_file": f"clip_{index:03d}_audio.npz",
     }
-
-
-def _load(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
 
 
 def _audio_stage(info: VideoInfo, frames: FrameRange, config: PrepareConfig, target: Path) -> None:
@@ -253,8 +247,7 @@ def _geometry_stage(infos, ranges, tracks, config: PrepareConfig, canonical_over
     Ks = np.stack([intrinsics(i.width, i.height, fit.focal_multiplier * max(i.width, i.height)) for i in infos])
     rotations = rotation_matrices(np.nan_to_num(fit.rvecs))
     r_canon, t_canon = rotations[canonical], fit.tvecs[canonical]
-    rel_R = np.einsum("nij,kj->nik", rotations, r_canon)
-    rel_t = np.nan_to_num(fit.tvecs) - np.einsum("nij,j->ni", rel_R, t_canon)
+    rel_R, rel_t = relative_pose(r_canon, t_canon, rotations, np.nan_to_num(fit.tvecs))
 
     vertices, triangles = head_mesh(fit.shape)
     c_info = infos[clip_index[canonical]]

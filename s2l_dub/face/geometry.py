@@ -115,7 +115,8 @@ def euler_degrees(rvec: np.ndarray) -> tuple[float, float, float]:
 def relative_pose(r_canon: np.ndarray, t_canon: np.ndarray, r_obs: np.ndarray, t_obs: np.ndarray):
     """The rigid map from canonical-camera to observed-camera coordinates.
 
-    ``X_obs = R_rel @ X_canon + t_rel`` with rotations as 3x3 matrices.
+    ``X_obs = R_rel @ X_canon + t_rel`` with rotations as 3x3 matrices; the observed
+    pose may be batched, (N, 3, 3) and (N, 3).
     """
     r_rel = r_obs @ r_canon.T
     return r_rel, t_obs - r_rel @ t_canon
