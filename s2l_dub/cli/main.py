@@ -10,6 +10,7 @@ from rich.console import Console
 from .. import __version__
 from ..errors import S2LError
 from .prepare import prepare_command
+from .train import eval_command, train_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +22,8 @@ def cli(ctx: click.Context) -> None:
 
 
 cli.add_command(prepare_command)
+cli.add_command(train_command)
+cli.add_command(eval_command)
 
 
 def main(argv: list[str] | None = None) -> int:

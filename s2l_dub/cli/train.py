@@ -1,0 +1,49 @@
+"""`s2l-dub train` and `s2l-dub eval`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..dataset.prepare import dataset_dir
+from ..train.config import BUDGETS, budget
+from ..train.trainer import model_dir, train_actor
+from .console import RichProgress
+
+BUDGET_HELP = "; ".join(f"{name}: {text}" for name, (text, _) in BUDGETS.items())
+
+
+@click.command("train")
+@click.option("--actor", required=True, help="Actor prepared with `s2l-dub prepare`.")
+@click.option("--budget", "budget_name", default="default", show_default=True, type=click.Choice(list(BUDGETS)),
+              help=BUDGET_HELP)
+@click.option("--steps", type=int, default=None, help="Override the budget's number of training steps.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("s2l-work"), show_default=True)
+@click.pass_obj
+def train_command(console, actor, budget_name, steps, out):
+    """Train an actor's Speech2Lip model (resumes an interrupted run)."""
+    import dataclasses
+
+    config = budget(budget_name)
+    if steps is not None:
+        config = dataclasses.replace(config, steps=steps)
+    with RichProgress(console) as progress:
+        meta = train_actor(dataset_dir(out, actor), model_dir(out, actor), config, progress)
+    console.print(f"model: {model_dir(out, actor) / 'model.safetensors'} ({meta['steps']} steps, "
+                  f"sync expert held-out top-1 {meta['sync_expert']['held_out_top1']:.1%})")
+
+
+@click.command("eval")
+@click.option("--actor", required=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("s2l-work"), show_default=True)
+@click.option("--video/--no-video", default=True, show_default=True, help="Write the side-by-side video.")
+@click.pass_obj
+def eval_command(console, actor, out, video):
+    """Evaluate on the held-out last 10 % with the actor's own audio."""
+    from ..train.evaluate import evaluate_actor
+
+    with RichProgress(console) as progress:
+        metrics = evaluate_actor(dataset_dir(out, actor), model_dir(out, actor), progress, write_video=video)
+    console.print_json(json.dumps(metrics))

@@ -1,0 +1,138 @@
+"""Speech-driven implicit lip generator in canonical space: F(x, a, t) -> colour (paper Eq. 1-2).
+
+LIIF-style: a small decoder turns the audio code and time features into a coarse
+feature grid over the lip box; a small MLP reads the grid at any continuous
+coordinate (bilinear local feature + Fourier features of the position + cell size).
+Training uses the paper's continuous sampling: each pixel is the area-weighted mix of
+four queries at the corners of a random rectangle around it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclasses.dataclass(frozen=True)
+class LipModelConfig:
+    mel_bins: int = 80
+    mel_steps: int = 20
+    audio_dim: int = 64
+    audio_context: int = 2
+    """Neighbouring frames either side whose audio codes are blended (temporal smoothing)."""
+    time_frequencies: int = 4
+    use_time: bool = True
+    grid_hw: tuple[int, int] = (12, 18)
+    """Feature grid over the lip box before upsampling x2 twice (48 x 72 features)."""
+    feature_dim: int = 32
+    position_frequencies: int = 6
+    hidden: int = 96
+
+
+class AudioEncoder(nn.Module):
+    """A mel window (steps x bins) -> a code; neighbouring frames' codes blended by learned attention."""
+
+    def __init__(self, config: LipModelConfig):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv1d(config.mel_bins, 96, 3, padding=1), nn.LeakyReLU(0.1),
+            nn.Conv1d(96, 96, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
+            nn.Conv1d(96, config.audio_dim, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
+        )
+        self.head = nn.Linear(config.audio_dim * math.ceil(config.mel_steps / 4), config.audio_dim)
+        self.attention = nn.Linear(config.audio_dim, 1)
+
+    def encode(self, mel: torch.Tensor) -> torch.Tensor:
+        """(..., steps, bins) -> (..., audio_dim)."""
+        lead = mel.shape[:-2]
+        x = self.conv(mel.reshape(-1, *mel.shape[-2:]).transpose(1, 2))
+        return self.head(x.flatten(1)).reshape(*lead, -1)
+
+    def forward(self, mel_context: torch.Tensor) -> torch.Tensor:
+        """(B, 2k+1, steps, bins) windows of frames t-k..t+k -> (B, audio_dim)."""
+        codes = self.encode(mel_context)
+        weights = torch.softmax(self.attention(codes), dim=1)
+        return (weights * codes).sum(1)
+
+
+def fourier(x: torch.Tensor, frequencies: int) -> torch.Tensor:
+    scales = (2.0 ** torch.arange(frequencies, device=x.device, dtype=x.dtype)) * math.pi
+    angles = x[..., None] * scales
+    return torch.cat([torch.sin(angles), torch.cos(angles)], -1).flatten(-2)
+
+
+class LipGenerator(nn.Module):
+    def __init__(self, config: LipModelConfig):
+        super().__init__()
+        self.config = config
+        self.audio = AudioEncoder(config)
+        gh, gw = config.grid_hw
+        cond = config.audio_dim + 2 * config.time_frequencies
+        self.to_grid = nn.Linear(cond, 64 * gh * gw)
+        self.decoder = nn.Sequential(
+            nn.LeakyReLU(0.1),
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(64, 48, 3, padding=1), nn.LeakyReLU(0.1),
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(48, config.feature_dim, 3, padding=1),
+        )
+        position_dim = 4 * config.position_frequencies + 2
+        self.mlp = nn.Sequential(
+            nn.Linear(config.feature_dim + position_dim, config.hidden), nn.LeakyReLU(0.1),
+            nn.Linear(config.hidden, config.hidden), nn.LeakyReLU(0.1),
+            nn.Linear(config.hidden, 3),
+        )
+
+    def features(self, mel_context: torch.Tensor, time_s: torch.Tensor) -> torch.Tensor:
+        """The per-frame feature grid (B, feature_dim, 4*gh, 4*gw)."""
+        code = self.audio(mel_context)
+        t = fourier(time_s[:, None], self.config.time_frequencies)
+        if not self.config.use_time:
+            t = torch.zeros_like(t)
+        gh, gw = self.config.grid_hw
+        grid = self.to_grid(torch.cat([code, t], -1)).reshape(-1, 64, gh, gw)
+        return self.decoder(grid)
+
+    def query(self, features: torch.Tensor, coords: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """Colours (B, Q, 3) in [0, 1] at ``coords`` (B, Q, 2) in [-1, 1] over the lip box."""
+        # Coordinates and their Fourier features need fp32: bf16 would round them to half a pixel.
+        with torch.autocast(device_type=coords.device.type, enabled=False):
+            local = F.grid_sample(features.float(), coords.float()[:, :, None, :], mode="bilinear",
+                                  align_corners=False, padding_mode="border")[..., 0].transpose(1, 2)
+            position = fourier(coords.float(), self.config.position_frequencies)
+        cells = cell.expand(coords.shape[0], coords.shape[1], 2).float()
+        return torch.sigmoid(self.mlp(torch.cat([local, position, cells], -1)))
+
+    def render(self, features: torch.Tensor, height: int, width: int, continuous: bool = False) -> torch.Tensor:
+        """The lip box image (B, 3, height, width) at pixel centres.
+
+        With ``continuous``, each pixel is the area-weighted average of four queries at
+        the corners of a random rectangle around its centre (paper Eq. 2); otherwise
+        the centre is queried directly.
+        """
+        b = features.shape[0]
+        device = features.device
+        ys = (torch.arange(height, device=device) + 0.5) / height * 2 - 1
+        xs = (torch.arange(width, device=device) + 0.5) / width * 2 - 1
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        centre = torch.stack([gx, gy], -1).reshape(1, -1, 2).expand(b, -1, -1)
+        pixel = torch.tensor([2.0 / width, 2.0 / height], device=device)
+        cell = pixel.reshape(1, 1, 2)
+        if not continuous:
+            return self.query(features, centre, cell).transpose(1, 2).reshape(b, 3, height, width)
+        # Corners at random distances (up to one pixel) left/up and right/down of the centre.
+        lo = torch.rand_like(centre) * pixel
+        hi = torch.rand_like(centre) * pixel
+        corners = [centre + torch.stack([sx, sy], -1) for sy in (-lo[..., 1], hi[..., 1]) for sx in (-lo[..., 0], hi[..., 0])]
+        # Each corner is weighted by the area of the sub-rectangle diagonally opposite it.
+        area = {0: hi[..., 0] * hi[..., 1], 1: lo[..., 0] * hi[..., 1], 2: hi[..., 0] * lo[..., 1], 3: lo[..., 0] * lo[..., 1]}
+        total = (lo[..., 0] + hi[..., 0]) * (lo[..., 1] + hi[..., 1])
+        colour = sum(self.query(features, c, cell) * (area[k] / total)[..., None] for k, c in enumerate(corners))
+        return colour.transpose(1, 2).reshape(b, 3, height, width)
+
+    def forward(self, mel_context, time_s, height: int, width: int, continuous: bool = False) -> torch.Tensor:
+        return self.render(self.features(mel_context, time_s), height, width, continuous)

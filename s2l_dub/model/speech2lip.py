@@ -1,0 +1,155 @@
+"""The composed Speech2Lip model: generate canonical lips, map them into the frame, blend.
+
+Losses follow paper Eq. 7-10: canonical lip reconstruction against the O2C-warped
+ground truth, a photometric depth loss that trains the canonical depth map, the
+contrastive sync loss against the frozen expert, and whole-image reconstruction
+after Blend-Net. The perceptual term is SSIM: LPIPS needs torchvision weights we
+cannot fetch offline, and the lip box (about 85x125 px) is too small for the five
+scales of MS-SSIM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..train.data import TrainingData, canonical_lips
+from .blend import BlendNet, black_holes
+from .gamem import CanonicalDepth, invert, map_pixels, pixel_grid, sample
+from .lips import LipGenerator, LipModelConfig
+from .ssim import ssim
+from .sync import SYNC_LIPS_HW, SyncExpert, contrastive_sync_loss
+
+
+@dataclasses.dataclass(frozen=True)
+class LossWeights:
+    lip: float = 1.0
+    depth: float = 0.5
+    sync: float = 0.05
+    image: float = 1.0
+    ssim: float = 0.2
+    """Weight of (1 - SSIM) beside L1 inside the lip and image losses."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Speech2LipConfig:
+    lips: LipModelConfig = LipModelConfig()
+    blend_width: int = 24
+    use_blend: bool = True
+    continuous_sampling: bool = True
+    use_sync_loss: bool = True
+    black_hole_probability: float = 0.5
+    losses: LossWeights = LossWeights()
+    mixed_precision: bool = True
+    """Run the networks' bodies in bf16 (2-4x faster on CPU); geometry and losses stay fp32."""
+
+
+class Speech2Lip(nn.Module):
+    def __init__(self, config: Speech2LipConfig, depth0: torch.Tensor):
+        super().__init__()
+        self.config = config
+        self.generator = LipGenerator(config.lips)
+        self.depth = CanonicalDepth(depth0)
+        self.blend = BlendNet(config.blend_width)
+
+    def _amp(self, device: torch.device):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision)
+
+    def compose(self, data: TrainingData, batch: dict, lips: torch.Tensor, holes: bool = False):
+        """C2O-warp canonical lips into each frame's mouth window and blend.
+
+        Returns (output, pasted, mask, target) windows, each (B, C, h, w).
+        """
+        crops = batch["crops"]
+        b = crops.shape[0]
+        win_h, win_w = data.window_hw
+        lx, ly, lw, lh = data.lip_box
+        origins = batch["window_origins"].float()
+        grid = pixel_grid(0, 0, win_w, win_h)[None] + origins[:, None, None, :]
+        depth = F.interpolate(batch["observed_depth"][:, None], size=crops.shape[-2:], mode="bilinear",
+                              align_corners=True)
+        d_obs = sample(depth, grid)[:, 0]
+        inv_R, inv_t = invert(batch["R"], batch["t"])
+        uv_c = map_pixels(grid, d_obs, batch["K"], data.K_canonical.expand(b, 3, 3), inv_R, inv_t)
+        warped = sample(lips, uv_c, box=(lx, ly))
+        mask = sample(data.lip_mask.expand(b, 1, lh, lw), uv_c, box=(lx, ly))
+        target = torch.stack([crops[i, :, y:y + win_h, x:x + win_w]
+                              for i, (x, y) in enumerate(batch["window_origins"].tolist())])
+        pasted = target * (1 - mask) + warped * mask
+        if holes:
+            pasted = black_holes(pasted, mask, self.config.black_hole_probability)
+        if self.config.use_blend:
+            with self._amp(pasted.device):
+                output = self.blend(pasted, mask).float()
+        else:
+            output = pasted
+        return output, pasted, mask, target
+
+    def generate(self, data: TrainingData, batch: dict, continuous: bool) -> torch.Tensor:
+        _, _, lw, lh = data.lip_box
+        with self._amp(batch["crops"].device):
+            return self.generator(batch["mel_context"], batch["time"], lh, lw, continuous=continuous).float()
+
+    def losses(self, data: TrainingData, batch: dict, expert: SyncExpert | None = None) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        w = cfg.losses
+        depth = self.depth()
+        gt_lips, inside = canonical_lips(data, batch["crops"], batch["index"], depth.detach())
+        lips = self.generate(data, batch, cfg.continuous_sampling).float()
+        mask = data.lip_mask[None, None] * inside
+        lip_l1 = (torch.abs(lips - gt_lips) * mask).sum() / (3 * mask.sum()).clamp(min=1)
+        lip_loss = lip_l1 + w.ssim * (1 - ssim(lips * mask, gt_lips * mask))
+
+        depth_loss = self._depth_loss(data, batch, depth)
+
+        output, _, paste_mask, target = self.compose(data, batch, lips, holes=cfg.use_blend)
+        image_loss = F.l1_loss(output.float(), target) + w.ssim * (1 - ssim(output.float(), target))
+
+        terms = {"lip": lip_loss, "depth": depth_loss, "image": image_loss}
+        if expert is not None and cfg.use_sync_loss and w.sync > 0:
+            terms["sync"] = self._sync_loss(data, batch, expert)
+        total = w.lip * lip_loss + w.depth * depth_loss + w.image * image_loss
+        if "sync" in terms:
+            total = total + w.sync * terms["sync"]
+        terms["total"] = total
+        return terms
+
+    def _depth_loss(self, data: TrainingData, batch: dict, depth: torch.Tensor) -> torch.Tensor:
+        """Photometric loss that trains the canonical depth (paper Eq. 9).
+
+        Each observed frame, warped into the canonical view through the learnable depth,
+        must match the canonical frame where the face is rigid: everywhere in the lower
+        face except around the mouth, which changes with speech.
+        """
+        crops = batch["crops"]
+        b, _, size, _ = crops.shape
+        step = 2  # every other pixel is plenty for a smooth depth map and halves the cost
+        grid = pixel_grid(0, 0, size, size)[::step, ::step][None].expand(b, -1, -1, -1)
+        d = depth[::step, ::step][None].expand(b, -1, -1)
+        uv = map_pixels(grid, d, data.K_canonical.expand(b, 3, 3), batch["K"], batch["R"], batch["t"])
+        seen = sample(crops, uv)
+        inside = (sample(torch.ones_like(crops[:, :1]), uv) > 0.999).float()
+        canonical = data.canonical_crop()[:, :, ::step, ::step]
+        lx, ly, lw, lh = data.lip_box
+        rigid = torch.ones_like(inside)
+        pad_x, pad_y = lw // 4, lh // 3
+        rigid[..., max(0, (ly - pad_y) // step):(ly + lh + pad_y) // step + 1,
+              max(0, (lx - pad_x) // step):(lx + lw + pad_x) // step + 1] = 0
+        weight = inside * rigid
+        return (torch.abs(seen - canonical) * weight).sum() / (3 * weight.sum()).clamp(min=1)
+
+    def _sync_loss(self, data: TrainingData, batch: dict, expert: SyncExpert) -> torch.Tensor:
+        """Contrastive sync loss on low-resolution lips for each frame's 5-frame window."""
+        index = batch["index"]
+        offsets = torch.arange(-2, 3)
+        window = (index[:, None] + offsets[None]).clamp(0, len(data.mel) - 1)
+        ctx = data.context_index[window]
+        b = len(index)
+        h, w = SYNC_LIPS_HW
+        with self._amp(index.device):
+            features = self.generator.features(data.mel[ctx].flatten(0, 1), data.time_norm[window].flatten())
+            lips = self.generator.render(features, h, w).float().reshape(b, 5, 3, h, w)
+        return contrastive_sync_loss(expert.embed_audio(batch["mel"]), expert.embed_lips(lips))

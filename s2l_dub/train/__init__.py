@@ -1,0 +1,1 @@
+"""Training and evaluation of an actor's Speech2Lip model."""

@@ -1,0 +1,42 @@
+"""Training configuration and the named budgets users pick with ``--budget``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..model.speech2lip import Speech2LipConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    model: Speech2LipConfig = Speech2LipConfig()
+    steps: int = 6000
+    batch_size: int = 8
+    learning_rate: float = 5e-4
+    depth_learning_rate: float = 2e-5
+    """The depth offset is in metres; a slow rate keeps it a refinement of the mesh."""
+    expert_steps: int = 800
+    expert_batch: int = 64
+    expert_learning_rate: float = 1e-3
+    checkpoint_every: int = 250
+    preview_every: int = 500
+    log_every: int = 10
+    held_out_share: float = 0.1
+    seed: int = 0
+
+
+BUDGETS: dict[str, tuple[str, TrainConfig]] = {
+    "fast": ("a first look in minutes: 400 steps, sync expert 200 steps",
+             TrainConfig(steps=400, expert_steps=200, checkpoint_every=100, preview_every=200)),
+    "default": ("about 2 hours on 2 CPU cores: 6000 steps, sync expert 800 steps", TrainConfig()),
+    "best": ("overnight: 20000 steps, sync expert 2000 steps",
+             TrainConfig(steps=20000, expert_steps=2000, checkpoint_every=500, preview_every=1000)),
+}
+
+
+def budget(name: str) -> TrainConfig:
+    from ..errors import S2LError
+
+    if name not in BUDGETS:
+        raise S2LError(f"unknown budget {name!r}; choose one of {sorted(BUDGETS)}")
+    return BUDGETS[name][1]

@@ -1,0 +1,171 @@
+"""Training tensors from a prepared actor dataset, all in crop space.
+
+Each frame's lower-face crop is its own pinhole camera (see ``model.gamem``), so the
+canonical lip box, the learnable canonical depth and every warp live at the crop's
+resolution. The split is by time: the last ``held_out_share`` of frames are held out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import torch
+
+from ..dataset.store import ActorDataset
+from ..face.warp import map_points
+from ..model.gamem import crop_intrinsics, map_pixels, pixel_grid, sample
+from ..model.sync import SYNC_LIPS_HW
+
+
+@dataclasses.dataclass
+class TrainingData:
+    crops: np.ndarray
+    """(N, C, C, 3) uint8, memory-mapped."""
+    crop_px: int
+    K: torch.Tensor
+    """(N, 3, 3) crop intrinsics per frame."""
+    K_canonical: torch.Tensor
+    rel_R: torch.Tensor
+    rel_t: torch.Tensor
+    depth0: torch.Tensor
+    """(C, C) canonical crop depth from the prepared mesh."""
+    observed_depth: torch.Tensor
+    """(N, d, d) per-frame crop depth (coarse), NaN-free."""
+    lip_box: tuple[int, int, int, int]
+    """(x0, y0, w, h) of the canonical lip box in canonical-crop pixels."""
+    lip_mask: torch.Tensor
+    """(h, w) soft mask over the lip box."""
+    window_hw: tuple[int, int]
+    window_origins: torch.Tensor
+    """(N, 2) int top-left of the mouth window in each observed crop (Blend-Net's input)."""
+    mel: torch.Tensor
+    """(N, steps, bins) float32."""
+    context_index: torch.Tensor
+    """(N, 2k+1) frame indices of each frame's audio context, clamped to its clip."""
+    time_norm: torch.Tensor
+    speech: torch.Tensor
+    valid: torch.Tensor
+    train_index: torch.Tensor
+    held_out_index: torch.Tensor
+    canonical: int
+
+    def batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        idx = index.tolist()
+        crops = torch.from_numpy(np.stack([self.crops[i] for i in idx])).permute(0, 3, 1, 2).float() / 255
+        return {
+            "index": index,
+            "crops": crops,
+            "K": self.K[index],
+            "R": self.rel_R[index],
+            "t": self.rel_t[index],
+            "observed_depth": self.observed_depth[index],
+            "mel_context": self.mel[self.context_index[index]],
+            "mel": self.mel[index],
+            "time": self.time_norm[index],
+            "window_origins": self.window_origins[index],
+        }
+
+    def canonical_crop(self) -> torch.Tensor:
+        return torch.from_numpy(np.array(self.crops[self.canonical])).permute(2, 0, 1).float()[None] / 255
+
+
+def build_training_data(dataset: ActorDataset, held_out_share: float = 0.1, audio_context: int = 2) -> TrainingData:
+    g = dataset.geometry
+    crops = dataset.crops()
+    n, crop_px = crops.shape[0], crops.shape[1]
+    region = int(g["lower_face_size"])
+    scale = crop_px / region
+    origins = g["lower_face_origins"].astype(np.float64)
+    K = crop_intrinsics(g["K"][g["clip_index"]], origins, region, crop_px)
+    canonical = int(g["canonical"])
+    K_c = K[canonical]
+
+    cx0, cy0 = (int(v) for v in g["lower_face_origins"][canonical])
+    depth_region = g["canonical_depth"][cy0:cy0 + region, cx0:cx0 + region]
+    depth0 = cv2.resize(depth_region, (crop_px, crop_px), interpolation=cv2.INTER_AREA)
+
+    bx, by, bw, bh = (float(v) for v in g["lip_box"])
+    lip_x = int(round((bx - cx0 + 0.5) * scale - 0.5))
+    lip_y = int(round((by - cy0 + 0.5) * scale - 0.5))
+    lip_w, lip_h = int(round(bw * scale)), int(round(bh * scale))
+    lip_w, lip_h = min(lip_w, crop_px - lip_x), min(lip_h, crop_px - lip_y)
+    mask = cv2.resize(g["lip_mask"], (lip_w, lip_h), interpolation=cv2.INTER_AREA)
+
+    observed = dataset.crop_depth().astype(np.float32)
+    far = np.nanmax(observed.reshape(n, -1), axis=1, initial=0.0)
+    observed = np.where(np.isfinite(observed), observed, far[:, None, None])
+    observed[~np.isfinite(observed)] = float(np.nanmedian(depth0))
+
+    # The mouth window Blend-Net works on: the lip box's centre seen in each frame, padded.
+    win_h = min(crop_px, int(np.ceil(lip_h * 1.5 / 8) * 8))
+    win_w = min(crop_px, int(np.ceil(lip_w * 1.4 / 8) * 8))
+    centre_c = np.array([[lip_x + lip_w / 2, lip_y + lip_h / 2]])
+    depth_centre = depth0[int(centre_c[0, 1]), int(centre_c[0, 0])]
+    windows = np.zeros((n, 2), np.int64)
+    for i in range(n):
+        uv, _ = map_points(centre_c, np.array([depth_centre]), K_c, K[i], g["rel_R"][i], g["rel_t"][i])
+        windows[i] = np.clip(np.round(uv[0] - [win_w / 2, win_h / 2]), 0, [crop_px - win_w, crop_px - win_h])
+
+    clip_index = g["clip_index"]
+    offsets = np.arange(-audio_context, audio_context + 1)
+    context = np.clip(np.arange(n)[:, None] + offsets[None, :], 0, n - 1)
+    same_clip = clip_index[context] == clip_index[:, None]
+    context = np.where(same_clip, context, np.arange(n)[:, None])
+
+    durations = g["frame_duration_s"]
+    elapsed = np.concatenate([[0.0], np.cumsum(durations)[:-1]])
+    time_norm = elapsed / max(elapsed[-1], 1e-6)
+
+    valid = g["valid"]
+    split = int(round(n * (1 - held_out_share)))
+    order = np.arange(n)
+    return TrainingData(
+        crops=crops,
+        crop_px=crop_px,
+        K=torch.from_numpy(K).float(),
+        K_canonical=torch.from_numpy(K_c).float(),
+        rel_R=torch.from_numpy(g["rel_R"]).float(),
+        rel_t=torch.from_numpy(g["rel_t"]).float(),
+        depth0=torch.from_numpy(depth0).float(),
+        observed_depth=torch.from_numpy(observed).float(),
+        lip_box=(lip_x, lip_y, lip_w, lip_h),
+        lip_mask=torch.from_numpy(mask).float(),
+        window_hw=(win_h, win_w),
+        window_origins=torch.from_numpy(windows),
+        mel=torch.from_numpy(dataset.mel_windows().astype(np.float32)),
+        context_index=torch.from_numpy(context),
+        time_norm=torch.from_numpy(time_norm).float(),
+        speech=torch.from_numpy(dataset.speech()),
+        valid=torch.from_numpy(valid),
+        train_index=torch.from_numpy(order[(order < split) & valid]),
+        held_out_index=torch.from_numpy(order[(order >= split) & valid]),
+        canonical=canonical,
+    )
+
+
+def canonical_lips(data: TrainingData, crops: torch.Tensor, index: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """O2C: the observed lips of frames ``index`` warped into the canonical lip box.
+
+    Returns (images (B, 3, h, w), validity (B, 1, h, w)).
+    """
+    x0, y0, w, h = data.lip_box
+    b = len(index)
+    grid = pixel_grid(x0, y0, w, h).expand(b, h, w, 2)
+    d = depth[y0:y0 + h, x0:x0 + w].expand(b, h, w)
+    uv = map_pixels(grid, d, data.K_canonical.expand(b, 3, 3), data.K[index], data.rel_R[index], data.rel_t[index])
+    images = sample(crops, uv)
+    inside = sample(torch.ones_like(crops[:, :1]), uv)
+    return images, (inside > 0.999).float()
+
+
+def sync_targets(data: TrainingData, batch_size: int = 64) -> torch.Tensor:
+    """Every frame's ground-truth canonical lips at the sync expert's resolution, (N, 3, h, w)."""
+    out = []
+    for start in range(0, len(data.crops), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(data.crops)))
+        crops = torch.from_numpy(np.stack([data.crops[i] for i in index.tolist()])).permute(0, 3, 1, 2).float() / 255
+        lips, _ = canonical_lips(data, crops, index, data.depth0)
+        out.append(torch.nn.functional.interpolate(lips, size=SYNC_LIPS_HW, mode="area"))
+    return torch.cat(out)

@@ -1,0 +1,218 @@
+"""`s2l-dub eval`: the paper's metrics on the held-out last 10 %, driven by the actor's own audio.
+
+Image metrics are computed on the mouth window (the region Blend-Net outputs) at crop
+resolution; LMD uses the analysis backend's mouth landmarks, converted to source
+pixels; sync uses our own expert (no pretrained SyncNet is available offline), as
+the best audio-visual offset and its confidence (peak minus median similarity).
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..artifacts import load_arrays, read_json, write_json
+from ..dataset.store import load_dataset
+from ..errors import S2LError
+from ..face.backends import FaceBox, load_landmarker
+from ..face.landmark_sets import mouth_aperture
+from ..model.lips import LipModelConfig
+from ..model.speech2lip import LossWeights, Speech2Lip, Speech2LipConfig
+from ..model.ssim import ssim
+from ..model.sync import SYNC_FRAMES, SYNC_LIPS_HW, SyncExpert
+from ..progress import NullProgress, Progress
+from . import checkpoint
+from .data import build_training_data, sync_targets
+from .trainer import EXPERT_FILE, MODEL_FILE
+
+SYNC_OFFSETS = range(-5, 6)
+
+
+def model_config_from_dict(d: dict) -> Speech2LipConfig:
+    lips = dict(d["lips"])
+    lips["grid_hw"] = tuple(lips["grid_hw"])
+    return Speech2LipConfig(**{**d, "lips": LipModelConfig(**lips), "losses": LossWeights(**d["losses"])})
+
+
+def load_model(folder: Path, depth0: torch.Tensor) -> tuple[Speech2Lip, dict]:
+    """The finished model, or the newest checkpoint of a run still in progress."""
+    folder = Path(folder)
+    if (folder / MODEL_FILE).exists():
+        meta = checkpoint.read_state(folder / "model.json")
+        model = Speech2Lip(model_config_from_dict(meta["config"]["model"]), depth0)
+        checkpoint.load_weights(folder / MODEL_FILE, model)
+        return model, meta
+    latest = checkpoint.load_latest(folder / "checkpoints")
+    if latest is None:
+        raise S2LError(f"{folder}: no trained model (run `s2l-dub train` first)")
+    state, tensors = latest
+    config = read_json(folder / "run_config.json")
+    model = Speech2Lip(model_config_from_dict(config["model"]), depth0)
+    checkpoint.restore(tensors, model)
+    return model, {"steps": state["step"], "config": config, "partial": True}
+
+
+@torch.no_grad()
+def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None = None, write_video: bool = True,
+                   batch_size: int = 8) -> dict:
+    progress = progress or NullProgress()
+    dataset = load_dataset(dataset_root)
+    data = build_training_data(dataset)
+    model, meta = load_model(folder, data.depth0)
+    model.eval()
+    expert = SyncExpert()
+    checkpoint.load_weights(Path(folder) / EXPERT_FILE, expert)
+    expert.eval()
+
+    held = data.held_out_index
+    if len(held) == 0:
+        raise S2LError(f"{dataset_root}: no held-out frames to evaluate")
+    progress.start("evaluating", len(held))
+    outputs, truths, psnr, ssims, full_out, full_truth = [], [], [], [], [], []
+    win_h, win_w = data.window_hw
+    for start in range(0, len(held), batch_size):
+        index = held[start:start + batch_size]
+        batch = data.batch(index)
+        lips = model.generate(data, batch, continuous=False)
+        output, _, _, truth = model.compose(data, batch, lips)
+        mse = ((output - truth) ** 2).flatten(1).mean(1).clamp(min=1e-10)
+        psnr.extend((10 * torch.log10(1 / mse)).tolist())
+        ssims.extend(ssim(output, truth, reduce=False).tolist())
+        outputs.append(output)
+        truths.append(truth)
+        crops = batch["crops"].clone()
+        for i, (x, y) in enumerate(batch["window_origins"].tolist()):
+            crops[i, :, y:y + win_h, x:x + win_w] = output[i]
+        full_out.append(crops)
+        full_truth.append(batch["crops"])
+        progress.advance(len(index))
+    outputs, truths = torch.cat(outputs), torch.cat(truths)
+    full_out, full_truth = torch.cat(full_out), torch.cat(full_truth)
+
+    lmd, aperture_out, aperture_truth = _landmark_metrics(dataset, data, held, full_out, full_truth)
+    silent = ~data.speech[held].numpy()
+    sync_ours = _sync_offset(model, expert, data, held, generated=True)
+    sync_truth = _sync_offset(model, expert, data, held, generated=False)
+    metrics = {
+        "frames": int(len(held)),
+        "steps": meta.get("steps"),
+        "partial_training": bool(meta.get("partial", False)),
+        "mouth_psnr_db": float(np.mean(psnr)),
+        "mouth_ssim": float(np.mean(ssims)),
+        "lmd_px": lmd,
+        "cpbd": _cpbd(outputs),
+        "cpbd_ground_truth": _cpbd(truths),
+        "sync_offset_frames": sync_ours[0],
+        "sync_confidence": sync_ours[1],
+        "sync_offset_frames_ground_truth": sync_truth[0],
+        "sync_confidence_ground_truth": sync_truth[1],
+        "silent_frames": int(silent.sum()),
+        "silent_mouth_aperture": float(np.mean(aperture_out[silent])) if silent.any() else None,
+        "silent_mouth_aperture_ground_truth": float(np.mean(aperture_truth[silent])) if silent.any() else None,
+    }
+    out_dir = Path(folder) / "eval"
+    write_json(out_dir / "metrics.json", metrics)
+    if write_video:
+        progress.start("side-by-side video", None)
+        _side_by_side(out_dir / "side_by_side.mp4", dataset, data, held, truths, outputs)
+    return metrics
+
+
+def _landmark_metrics(dataset, data, held, full_out, full_truth):
+    """Mouth landmark distance (source px) and mouth apertures, from the analysis backend."""
+    landmarker = load_landmarker(dataset.manifest["config"]["track"]["backend"])
+    g = dataset.geometry
+    scale = data.crop_px / int(g["lower_face_size"])
+    clip_tracks = [load_arrays(dataset.root / c["track_file"]) for c in dataset.manifest["clips"]]
+    clip_start = np.concatenate([[0], np.cumsum([c["frames"] for c in dataset.manifest["clips"]])[:-1]])
+    distances, ap_out, ap_truth = [], [], []
+    for k, i in enumerate(held.tolist()):
+        c = int(g["clip_index"][i])
+        box = clip_tracks[c]["boxes"][i - clip_start[c]]
+        if not np.isfinite(box).all():
+            box = _box_from_landmarks(g["landmarks"][i])
+        ox, oy = g["lower_face_origins"][i]
+        crop_box = FaceBox((box[0] - ox) * scale, (box[1] - oy) * scale, (box[2] - ox) * scale, (box[3] - oy) * scale)
+        images = [(t[k].permute(1, 2, 0).numpy() * 255).astype(np.uint8) for t in (full_out, full_truth)]
+        lm_out, lm_truth = (landmarker.landmarks(img, crop_box) for img in images)
+        distances.append(float(np.linalg.norm(lm_out[48:68] - lm_truth[48:68], axis=-1).mean() / scale))
+        ap_out.append(float(mouth_aperture(lm_out)))
+        ap_truth.append(float(mouth_aperture(lm_truth)))
+    return float(np.mean(distances)), np.array(ap_out), np.array(ap_truth)
+
+
+def _box_from_landmarks(lm: np.ndarray) -> np.ndarray:
+    lo, hi = lm.min(0), lm.max(0)
+    return np.array([lo[0], lo[1] - 0.2 * (hi[1] - lo[1]), hi[0], hi[1]])
+
+
+def _sync_offset(model, expert, data, held, generated: bool) -> tuple[int, float]:
+    """Best audio offset (frames) and confidence of lips against audio over the held-out frames."""
+    h, w = SYNC_LIPS_HW
+    if generated:
+        lips = []
+        for start in range(0, len(held), 16):
+            index = held[start:start + 16]
+            with model._amp(index.device):
+                features = model.generator.features(data.mel[data.context_index[index]], data.time_norm[index])
+                lips.append(model.generator.render(features, h, w).float())
+        lips = torch.cat(lips)
+    else:
+        lips = torch.nn.functional.interpolate(sync_targets(data)[held], size=SYNC_LIPS_HW, mode="area")
+    half = SYNC_FRAMES // 2
+    if len(held) <= 2 * half:
+        return 0, float("nan")
+    centres = torch.arange(half, len(held) - half)
+    windows = lips[centres[:, None] + torch.arange(-half, half + 1)[None]]
+    visual = expert.embed_lips(windows)
+    similarity = []
+    for offset in SYNC_OFFSETS:
+        # Shifted audio may come from just outside the held-out part: it is only audio.
+        audio = expert.embed_audio(data.mel[(held[centres] + offset).clamp(0, len(data.mel) - 1)])
+        similarity.append(float((audio * visual).sum(-1).mean()))
+    similarity = np.array(similarity)
+    best = int(np.argmax(similarity))
+    return list(SYNC_OFFSETS)[best], float(similarity[best] - np.median(similarity))
+
+
+def _cpbd(images: torch.Tensor) -> float | None:
+    """Mean CPBD sharpness (greyscale), or None where the cpbd package cannot be imported."""
+    try:
+        import scipy.ndimage
+
+        if not hasattr(scipy.ndimage, "imread"):  # cpbd imports this long-removed name at load time
+            scipy.ndimage.imread = None
+        import cpbd
+    except ImportError:
+        return None
+    grey = (images.mean(1).numpy() * 255).astype(np.float64)
+    values = [cpbd.compute(g) for g in grey]
+    values = [v for v in values if math.isfinite(v)]
+    return float(np.mean(values)) if values else None
+
+
+def _side_by_side(target: Path, dataset, data, held, truths, outputs) -> None:
+    """Ground truth | ours | 4x difference, with the held-out audio, for a person to judge."""
+    g = dataset.geometry
+    diff = ((outputs - truths).abs() * 4).clamp(0, 1)
+    frames = (torch.cat([truths, outputs, diff], -1).permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
+    h, w = frames.shape[1:3]
+    clip = dataset.manifest["clips"][int(g["clip_index"][int(held[0])])]
+    start_s = float(int(g["frame_pts"][int(held[0])]) * Fraction(clip["time_base"]))
+    rate = clip["frame_rate"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp.mp4")
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", rate,
+           "-i", "pipe:", "-ss", f"{start_s:.6f}", "-i", clip["path"], "-map", "0:v", "-map", "1:a?", "-shortest",
+           "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+           "-c:a", "aac", str(tmp)]
+    proc = subprocess.run(cmd, input=frames.tobytes(), capture_output=True)
+    if proc.returncode != 0:
+        raise S2LError(f"{target}: could not write the side-by-side video ({proc.stderr.decode()[-200:]})")
+    tmp.replace(target)
+

@@ -1,0 +1,181 @@
+"""`s2l-dub train`: the sync expert first, then the Speech2Lip model, resumable at any point."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .. import __version__
+from ..artifacts import atomic_path, read_json, stable_key, write_json
+from ..dataset.store import ActorDataset, load_dataset
+from ..errors import S2LError
+from ..model.speech2lip import Speech2Lip
+from ..model.sync import SYNC_FRAMES, SyncExpert, contrastive_sync_loss
+from ..progress import NullProgress, Progress
+from . import checkpoint
+from .config import TrainConfig
+from .data import TrainingData, build_training_data, sync_targets
+
+EXPERT_FILE = "sync_expert.safetensors"
+MODEL_FILE = "model.safetensors"
+
+
+def model_dir(out: Path, actor: str) -> Path:
+    return Path(out) / "actors" / actor / "model"
+
+
+def dataset_key(dataset: ActorDataset) -> str:
+    return stable_key(dataset.manifest["stages"])
+
+
+def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress: Progress | None = None,
+                stop_at_step: int | None = None) -> dict:
+    """Train (or resume) and return the model's metadata. ``stop_at_step`` ends early, as a kill would."""
+    progress = progress or NullProgress()
+    started = time.monotonic()
+    dataset = load_dataset(dataset_root)
+    data = build_training_data(dataset, config.held_out_share, config.model.lips.audio_context)
+    if len(data.train_index) < 2 * config.batch_size:
+        raise S2LError(f"{dataset_root}: only {len(data.train_index)} training frames; prepare more footage")
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    run_key = stable_key(dataset_key(dataset), dataclasses.asdict(config), __version__)
+    write_json(target / "run_config.json", dataclasses.asdict(config))
+    torch.manual_seed(config.seed)
+
+    expert, expert_meta = _sync_expert(data, target, config, run_key, progress)
+    model = Speech2Lip(config.model, data.depth0)
+    optimizer = torch.optim.Adam([
+        {"params": [p for n, p in model.named_parameters() if not n.startswith("depth.")], "lr": config.learning_rate},
+        {"params": list(model.depth.parameters()), "lr": config.depth_learning_rate},
+    ])
+    rng = torch.Generator().manual_seed(config.seed)
+    checkpoints = target / "checkpoints"
+    step, curve = 0, []
+    latest = checkpoint.load_latest(checkpoints)
+    if latest is not None:
+        state, tensors = latest
+        if state.get("run_key") == run_key:
+            checkpoint.restore(tensors, model, optimizer, rng)
+            step, curve = state["step"], state.get("curve", [])
+            progress.log(f"resuming from step {step}")
+        else:
+            progress.log("existing checkpoints are from another dataset or config; starting afresh")
+
+    progress.start("training", config.steps)
+    progress.advance(step)
+    model.train()
+    while step < config.steps:
+        if stop_at_step is not None and step >= stop_at_step:
+            return {"stopped_at": step}
+        index = data.train_index[torch.randint(len(data.train_index), (config.batch_size,), generator=rng)]
+        terms = model.losses(data, data.batch(index), expert)
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        optimizer.step()
+        step += 1
+        if step % config.log_every == 0 or step == 1:
+            curve.append({"step": step, **{k: round(float(v.detach()), 5) for k, v in terms.items()}})
+        if step % config.preview_every == 0 or step == config.steps:
+            write_preview(target / "previews" / f"step_{step:07d}.png", model, data)
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            checkpoint.save_checkpoint(checkpoints, step, model, optimizer, rng, {"run_key": run_key, "curve": curve})
+        progress.advance()
+
+    meta = {
+        "s2l_dub_version": __version__,
+        "actor": dataset.manifest["actor"],
+        "dataset": str(Path(dataset_root).resolve()),
+        "dataset_key": dataset_key(dataset),
+        "run_key": run_key,
+        "config": dataclasses.asdict(config),
+        "steps": step,
+        "train_frames": int(len(data.train_index)),
+        "held_out_frames": int(len(data.held_out_index)),
+        "sync_expert": expert_meta,
+        "final_losses": curve[-1] if curve else {},
+        "seconds_this_run": round(time.monotonic() - started, 1),
+    }
+    checkpoint.save_weights(target / MODEL_FILE, model, meta)
+    write_json(target / "training_curve.json", curve)
+    return meta
+
+
+def _sync_expert(data: TrainingData, target: Path, config: TrainConfig, run_key: str, progress: Progress):
+    """Train the sync expert on the actor's own footage (or reuse it) and report held-out accuracy."""
+    expert = SyncExpert()
+    path = target / EXPERT_FILE
+    key = stable_key("expert", run_key, config.expert_steps)
+    if path.exists() and path.with_suffix(".json").exists() and read_json(path.with_suffix(".json")).get("key") == key:
+        meta = checkpoint.load_weights(path, expert)
+    else:
+        progress.start("sync expert", config.expert_steps)
+        lips = sync_targets(data)
+        rng = torch.Generator().manual_seed(config.seed + 1)
+        optimizer = torch.optim.Adam(expert.parameters(), config.expert_learning_rate)
+        train_centres = _window_centres(data, data.train_index)
+        for _ in range(config.expert_steps):
+            centre = train_centres[torch.randint(len(train_centres), (config.expert_batch,), generator=rng)]
+            loss = contrastive_sync_loss(expert.embed_audio(data.mel[centre]), expert.embed_lips(_windows(lips, centre)))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            progress.advance()
+        accuracy, chance = sync_accuracy(expert, lips, data, _window_centres(data, data.held_out_index))
+        meta = {"key": key, "held_out_top1": accuracy, "chance": chance, "final_loss": float(loss.detach())}
+        checkpoint.save_weights(path, expert, meta)
+        progress.log(f"sync expert: held-out top-1 {accuracy:.1%} among {round(1 / chance)} candidates "
+                     f"(chance {chance:.1%})")
+    expert.eval()
+    for p in expert.parameters():
+        p.requires_grad_(False)
+    return expert, meta
+
+
+def _window_centres(data: TrainingData, index: torch.Tensor) -> torch.Tensor:
+    half = SYNC_FRAMES // 2
+    ok = (index >= half) & (index < len(data.mel) - half)
+    return index[ok]
+
+
+def _windows(lips: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+    offsets = torch.arange(SYNC_FRAMES) - SYNC_FRAMES // 2
+    return lips[centre[:, None] + offsets[None]]
+
+
+@torch.no_grad()
+def sync_accuracy(expert: SyncExpert, lips: torch.Tensor, data: TrainingData, centres: torch.Tensor,
+                  candidates: int = 16) -> tuple[float, float]:
+    """Top-1 audio-to-lips retrieval among groups of ``candidates`` held-out frames."""
+    if len(centres) < candidates:
+        candidates = max(2, len(centres))
+    hits, total = 0, 0
+    for start in range(0, len(centres) - candidates + 1, candidates):
+        group = centres[start:start + candidates]
+        sims = expert.embed_audio(data.mel[group]) @ expert.embed_lips(_windows(lips, group)).T
+        hits += int((sims.argmax(1) == torch.arange(len(group))).sum())
+        total += len(group)
+    return (hits / total if total else float("nan")), 1.0 / candidates
+
+
+@torch.no_grad()
+def write_preview(target: Path, model: Speech2Lip, data: TrainingData, count: int = 4) -> None:
+    """Held-out frames: ground truth | pasted lips | Blend-Net output, one row each."""
+    was_training = model.training
+    model.eval()
+    held = data.held_out_index if len(data.held_out_index) else data.train_index
+    index = held[torch.linspace(0, len(held) - 1, count).long()]
+    batch = data.batch(index)
+    lips = model.generate(data, batch, continuous=False)
+    output, pasted, _, truth = model.compose(data, batch, lips)
+    rows = [torch.cat([truth[i], pasted[i], output[i]], -1) for i in range(len(index))]
+    image = (torch.cat(rows, -2).permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes())
+    model.train(was_training)

@@ -1,0 +1,149 @@
+"""The Speech2Lip model and its training, with tiny budgets on the real 5 s sample actor."""
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from s2l_dub.errors import ArtifactVersionError
+from s2l_dub.model.speech2lip import Speech2Lip, Speech2LipConfig
+from s2l_dub.progress import NullProgress
+from s2l_dub.train import checkpoint
+from s2l_dub.train.config import TrainConfig
+from s2l_dub.train.data import build_training_data, canonical_lips
+from s2l_dub.train.evaluate import load_model
+from s2l_dub.train.trainer import train_actor
+
+TINY = TrainConfig(steps=30, batch_size=4, expert_steps=20, expert_batch=32, checkpoint_every=10, preview_every=30,
+                   log_every=1)
+
+
+class Recorder(NullProgress):
+    pass
+
+
+@pytest.fixture(scope="module")
+def data(may_dataset):
+    return build_training_data(may_dataset)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(may_dataset, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    meta = train_actor(may_dataset.root, folder, TINY)
+    return folder, meta
+
+
+def test_split_holds_out_the_last_tenth(data):
+    n = len(data.mel)
+    assert data.held_out_index.min() >= round(0.9 * n)
+    assert data.train_index.max() < round(0.9 * n)
+
+
+def test_loss_falls_over_a_tiny_budget(tiny_run):
+    folder, meta = tiny_run
+    curve = json.loads((folder / "training_curve.json").read_text())
+    first = np.mean([c["total"] for c in curve[:5]])
+    last = np.mean([c["total"] for c in curve[-5:]])
+    assert last < 0.8 * first, (first, last)
+    assert meta["steps"] == 30
+    assert (folder / "model.safetensors").exists() and (folder / "previews" / "step_0000030.png").exists()
+
+
+def test_sync_expert_reports_held_out_accuracy(tiny_run):
+    _, meta = tiny_run
+    expert = meta["sync_expert"]
+    assert 0 <= expert["held_out_top1"] <= 1 and 0 < expert["chance"] < 1
+
+
+def test_lips_change_with_audio(tiny_run, data):
+    folder, _ = tiny_run
+    model, _ = load_model(folder, data.depth0)
+    model.eval()
+    batch = data.batch(data.held_out_index[:2])
+    quiet = int(torch.argmin(data.mel.mean(dim=(1, 2))))
+    loud = int(torch.argmax(data.mel.mean(dim=(1, 2))))
+    with torch.no_grad():
+        a = model.generator(data.mel[data.context_index[[quiet]]], batch["time"][:1], 40, 60)
+        b = model.generator(data.mel[data.context_index[[loud]]], batch["time"][:1], 40, 60)
+    assert (a - b).abs().mean() > 0.003
+
+
+def test_o2c_then_c2o_returns_the_input_inside_the_mask(data):
+    """Warp real frames into the canonical lip box and back: the mouth comes back."""
+    model = Speech2Lip(dataclasses.replace(Speech2LipConfig(), use_blend=False), data.depth0)
+    index = data.train_index[torch.linspace(0, len(data.train_index) - 1, 6).long()]
+    batch = data.batch(index)
+    with torch.no_grad():
+        canonical, _ = canonical_lips(data, batch["crops"], index, data.depth0)
+        _, pasted, mask, target = model.compose(data, batch, canonical)
+    core = mask > 0.9
+    assert core.sum() > 500
+    error = (pasted - target).abs()[core.expand_as(pasted)].mean()
+    assert error < 0.03, float(error)
+
+
+def test_gradients_reach_the_depth_map(data):
+    model = Speech2Lip(Speech2LipConfig(), data.depth0)
+    loss = model.losses(data, data.batch(data.train_index[:4]))
+    loss["total"].backward()
+    grad = model.depth.offset.grad
+    assert grad is not None and grad.abs().sum() > 0
+    assert loss["depth"].requires_grad
+
+
+def test_resume_after_an_interrupted_run_continues_from_the_checkpoint(may_dataset, tmp_path):
+    config = dataclasses.replace(TINY, steps=20, checkpoint_every=5)
+    whole = train_actor(may_dataset.root, tmp_path / "whole", config)
+
+    interrupted = tmp_path / "interrupted"
+    assert train_actor(may_dataset.root, interrupted, config, stop_at_step=12) == {"stopped_at": 12}
+    # What a kill -9 during the next checkpoint write leaves behind: a half-written folder.
+    (interrupted / "checkpoints" / ".ckpt-0000015.tmp").mkdir()
+    (interrupted / "checkpoints" / ".ckpt-0000015.tmp" / "weights.safetensors").write_bytes(b"partial")
+    state, _ = checkpoint.load_latest(interrupted / "checkpoints")
+    assert state["step"] == 10
+
+    log = []
+    recorder = Recorder()
+    recorder.log = log.append
+    resumed = train_actor(may_dataset.root, interrupted, config, recorder)
+    assert "resuming from step 10" in log
+    assert resumed["steps"] == 20
+    curve_whole = json.loads((tmp_path / "whole" / "training_curve.json").read_text())
+    curve_resumed = json.loads((interrupted / "training_curve.json").read_text())
+    assert [c["step"] for c in curve_resumed] == [c["step"] for c in curve_whole]
+    assert np.allclose([c["total"] for c in curve_resumed], [c["total"] for c in curve_whole], rtol=1e-3)
+    assert whole["final_losses"]["step"] == resumed["final_losses"]["step"] == 20
+
+
+def test_a_model_from_another_version_is_refused(tiny_run, data, tmp_path):
+    folder, _ = tiny_run
+    copy = tmp_path / "old"
+    shutil.copytree(folder, copy)
+    meta = json.loads((copy / "model.json").read_text())
+    meta["format"] = "s2l-actor-model.0"
+    (copy / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactVersionError, match="retrain"):
+        load_model(copy, data.depth0)
+
+
+def test_train_and_eval_from_the_command_line(may_dataset, capsys):
+    import subprocess
+
+    from s2l_dub.cli import main
+
+    out = may_dataset.root.parents[2]
+    assert main(["train", "--actor", "may", "--budget", "fast", "--steps", "6", "--out", str(out)]) == 0
+    assert main(["eval", "--actor", "may", "--out", str(out)]) == 0
+    eval_dir = out / "actors" / "may" / "model" / "eval"
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    assert metrics["frames"] == 13 and metrics["steps"] == 6
+    assert 5 < metrics["mouth_psnr_db"] < 60 and 0 < metrics["mouth_ssim"] <= 1
+    assert metrics["lmd_px"] > 0 and metrics["sync_offset_frames"] in range(-5, 6)
+    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames",
+                            "-of", "csv=p=0", str(eval_dir / "side_by_side.mp4")], capture_output=True, text=True)
+    assert "video,13" in probe.stdout and "audio" in probe.stdout
