@@ -147,3 +147,32 @@ def test_train_and_eval_from_the_command_line(may_dataset, capsys):
     probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames",
                             "-of", "csv=p=0", str(eval_dir / "side_by_side.mp4")], capture_output=True, text=True)
     assert "video,13" in probe.stdout and "audio" in probe.stdout
+
+
+def test_more_steps_continue_a_finished_run(may_dataset, tmp_path):
+    config = dataclasses.replace(TINY, steps=6, checkpoint_every=3)
+    train_actor(may_dataset.root, tmp_path / "run", config)
+    log = []
+    recorder = Recorder()
+    recorder.log = log.append
+    longer = train_actor(may_dataset.root, tmp_path / "run", dataclasses.replace(config, steps=9), recorder)
+    assert "resuming from step 6" in log and longer["steps"] == 9
+
+
+@pytest.mark.parametrize("variant", ["no_blend", "no_continuous", "no_time", "no_sync", "direct"])
+def test_every_ablation_variant_trains_and_renders(variant, data):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from bench_model import variant_config
+
+    config = variant_config(TINY, variant).model
+    model = Speech2Lip(config, data.depth0)
+    batch = data.batch(data.train_index[:2])
+    terms = model.losses(data, batch)
+    terms["total"].backward()
+    assert torch.isfinite(terms["total"])
+    with torch.no_grad():
+        output, _, _, target = model.render_window(data, batch)
+    assert output.shape == target.shape

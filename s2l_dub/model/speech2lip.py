@@ -43,6 +43,8 @@ class Speech2LipConfig:
     use_sync_loss: bool = True
     black_hole_probability: float = 0.5
     losses: LossWeights = LossWeights()
+    canonical: bool = True
+    """False gives the ablation baseline: lips regressed straight in each frame's mouth window, no GAMEM."""
     mixed_precision: bool = True
     """Run the networks' bodies in bf16 (2-4x faster on CPU); geometry and losses stay fp32."""
 
@@ -93,9 +95,35 @@ class Speech2Lip(nn.Module):
         with self._amp(batch["crops"].device):
             return self.generator(batch["mel_context"], batch["time"], lh, lw, continuous=continuous).float()
 
+    def compose_direct(self, data: TrainingData, batch: dict, lips: torch.Tensor, holes: bool = False):
+        """The no-canonicalisation baseline: lips already in the frame's mouth window, pasted with an ellipse."""
+        win_h, win_w = data.window_hw
+        crops = batch["crops"]
+        target = torch.stack([crops[i, :, y:y + win_h, x:x + win_w]
+                              for i, (x, y) in enumerate(batch["window_origins"].tolist())])
+        mask = _ellipse(win_h, win_w).expand(len(target), 1, win_h, win_w)
+        pasted = target * (1 - mask) + lips * mask
+        if holes:
+            pasted = black_holes(pasted, mask, self.config.black_hole_probability)
+        if self.config.use_blend:
+            with self._amp(pasted.device):
+                return self.blend(pasted, mask).float(), pasted, mask, target
+        return pasted, pasted, mask, target
+
+    def render_window(self, data: TrainingData, batch: dict) -> tuple[torch.Tensor, ...]:
+        """Inference: (output, pasted, mask, target) mouth windows for a batch."""
+        if not self.config.canonical:
+            win_h, win_w = data.window_hw
+            with self._amp(batch["crops"].device):
+                lips = self.generator(batch["mel_context"], batch["time"], win_h, win_w).float()
+            return self.compose_direct(data, batch, lips)
+        return self.compose(data, batch, self.generate(data, batch, continuous=False))
+
     def losses(self, data: TrainingData, batch: dict, expert: SyncExpert | None = None) -> dict[str, torch.Tensor]:
         cfg = self.config
         w = cfg.losses
+        if not cfg.canonical:
+            return self._direct_losses(data, batch)
         depth = self.depth()
         gt_lips, inside = canonical_lips(data, batch["crops"], batch["index"], depth.detach())
         lips = self.generate(data, batch, cfg.continuous_sampling).float()
@@ -116,6 +144,18 @@ class Speech2Lip(nn.Module):
             total = total + w.sync * terms["sync"]
         terms["total"] = total
         return terms
+
+    def _direct_losses(self, data: TrainingData, batch: dict) -> dict[str, torch.Tensor]:
+        w = self.config.losses
+        win_h, win_w = data.window_hw
+        with self._amp(batch["crops"].device):
+            lips = self.generator(batch["mel_context"], batch["time"], win_h, win_w,
+                                  continuous=self.config.continuous_sampling).float()
+        output, _, mask, target = self.compose_direct(data, batch, lips, holes=self.config.use_blend)
+        lip_loss = (torch.abs(lips - target) * mask).sum() / (3 * mask.sum()).clamp(min=1)
+        image_loss = F.l1_loss(output, target) + w.ssim * (1 - ssim(output, target))
+        total = w.lip * lip_loss + w.image * image_loss
+        return {"lip": lip_loss, "image": image_loss, "total": total}
 
     def _depth_loss(self, data: TrainingData, batch: dict, depth: torch.Tensor) -> torch.Tensor:
         """Photometric loss that trains the canonical depth (paper Eq. 9).
@@ -153,3 +193,10 @@ class Speech2Lip(nn.Module):
             features = self.generator.features(data.mel[ctx].flatten(0, 1), data.time_norm[window].flatten())
             lips = self.generator.render(features, h, w).float().reshape(b, 5, 3, h, w)
         return contrastive_sync_loss(expert.embed_audio(batch["mel"]), expert.embed_lips(lips))
+
+
+def _ellipse(height: int, width: int) -> torch.Tensor:
+    ys = (torch.arange(height) + 0.5) / height * 2 - 1
+    xs = (torch.arange(width) + 0.5) / width * 2 - 1
+    r = torch.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2)
+    return ((1 - r) / 0.25).clamp(0, 1)[None, None]

@@ -44,7 +44,9 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
         raise S2LError(f"{dataset_root}: only {len(data.train_index)} training frames; prepare more footage")
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    run_key = stable_key(dataset_key(dataset), dataclasses.asdict(config), __version__)
+    # What is trained, not for how long: `--steps 12000` continues a 6000-step run.
+    identity = dataclasses.replace(config, steps=0, checkpoint_every=0, preview_every=0, log_every=0)
+    run_key = stable_key(dataset_key(dataset), dataclasses.asdict(identity), __version__)
     write_json(target / "run_config.json", dataclasses.asdict(config))
     torch.manual_seed(config.seed)
 
@@ -170,9 +172,7 @@ def write_preview(target: Path, model: Speech2Lip, data: TrainingData, count: in
     model.eval()
     held = data.held_out_index if len(data.held_out_index) else data.train_index
     index = held[torch.linspace(0, len(held) - 1, count).long()]
-    batch = data.batch(index)
-    lips = model.generate(data, batch, continuous=False)
-    output, pasted, _, truth = model.compose(data, batch, lips)
+    output, pasted, _, truth = model.render_window(data, data.batch(index))
     rows = [torch.cat([truth[i], pasted[i], output[i]], -1) for i in range(len(index))]
     image = (torch.cat(rows, -2).permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,84 @@
+"""Speech2Lip quality on the paper's protocol, with the ablations of its Table 5.
+
+    python bench/bench_model.py [--video actors/anchor_en_71s.mp4] [--budget default]
+                                [--variants full,no_blend,no_continuous,no_time,no_sync,direct] [--work DIR]
+
+Prepares the actor (cached), trains each variant on the first 90 % of frames and
+evaluates on the last 10 % with the clip's own audio, then prints one row per variant.
+Training resumes where it stopped, so an interrupted bench picks up on re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import resource
+import time
+from pathlib import Path
+
+from s2l_dub.dataset.prepare import ClipInput, dataset_dir, prepare_actor
+from s2l_dub.train.config import budget
+from s2l_dub.train.evaluate import evaluate_actor
+from s2l_dub.train.trainer import train_actor
+
+ROOT = Path(__file__).resolve().parents[1]
+
+VARIANTS = {
+    "full": {},
+    "no_blend": {"use_blend": False},
+    "no_continuous": {"continuous_sampling": False},
+    "no_time": {"lips": "no_time"},
+    "no_sync": {"use_sync_loss": False},
+    "direct": {"canonical": False},
+}
+
+
+def variant_config(base, name: str):
+    changes = dict(VARIANTS[name])
+    model = base.model
+    if changes.pop("lips", None) == "no_time":
+        model = dataclasses.replace(model, lips=dataclasses.replace(model.lips, use_time=False))
+    return dataclasses.replace(base, model=dataclasses.replace(model, **changes))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=Path, default=Path(os.environ.get("S2L_SAMPLES", ROOT.parent / "shared" / "samples")))
+    parser.add_argument("--video", default="actors/anchor_en_71s.mp4")
+    parser.add_argument("--budget", default="default")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--work", type=Path, default=ROOT / "s2l-work" / "bench")
+    args = parser.parse_args()
+
+    video = args.samples / args.video
+    actor = Path(args.video).stem
+    prepare_actor([ClipInput(video)], actor, args.work)
+    base = budget(args.budget)
+    if args.steps:
+        base = dataclasses.replace(base, steps=args.steps)
+    rows = []
+    for name in args.variants.split(","):
+        folder = args.work / "actors" / actor / f"model-{args.budget}-{name}"
+        started = time.perf_counter()
+        train_actor(dataset_dir(args.work, actor), folder, variant_config(base, name))
+        seconds = time.perf_counter() - started
+        metrics = evaluate_actor(dataset_dir(args.work, actor), folder, write_video=(name == "full"))
+        rows.append((name, metrics, seconds))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{video.name}, budget {args.budget}, held-out frames {rows[0][1]['frames']}, peak RSS {peak:.0f} MB")
+    print(f"{'variant':<14}{'PSNR dB':>9}{'SSIM':>8}{'LMD px':>8}{'CPBD':>8}{'sync conf':>10}{'offset':>8}{'train s':>9}")
+    for name, m, seconds in rows:
+        cpbd = f"{m['cpbd']:.3f}" if m["cpbd"] is not None else "n/a"
+        conf = f"{m['sync_confidence']:.3f}" if m["sync_confidence"] is not None else "n/a"
+        offset = m["sync_offset_frames"] if m["sync_offset_frames"] is not None else "n/a"
+        print(f"{name:<14}{m['mouth_psnr_db']:>9.2f}{m['mouth_ssim']:>8.4f}{m['lmd_px']:>8.2f}{cpbd:>8}{conf:>10}"
+              f"{offset:>8}{seconds:>9.0f}")
+    gt = rows[0][1]
+    print(f"{'ground truth':<14}{'':>9}{'':>8}{'':>8}{gt['cpbd_ground_truth'] or float('nan'):>8.3f}"
+          f"{gt['sync_confidence_ground_truth']:>10.3f}{gt['sync_offset_frames_ground_truth']:>8}")
+
+
+if __name__ == "__main__":
+    main()
