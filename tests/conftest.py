@@ -36,3 +36,34 @@ def static_dataset(samples, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("work_de")
     return prepare_actor([ClipInput(samples / "actors" / "anchor_de_20s.mp4")], "anchor_de", out)
+
+
+def tiny_train_config():
+    from s2l_dub.train.config import TrainConfig
+
+    return TrainConfig(steps=30, batch_size=4, expert_steps=20, expert_batch=32, checkpoint_every=30,
+                       preview_every=30, log_every=5)
+
+
+@pytest.fixture(scope="session")
+def may_model(may_dataset, tmp_path_factory):
+    """A tiny model of the 5 s actor (30 steps): enough to exercise rendering, not to judge quality."""
+    from s2l_dub.train.trainer import train_actor
+
+    folder = tmp_path_factory.mktemp("may_model")
+    train_actor(may_dataset.root, folder, tiny_train_config())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def thirty_fps(samples, tmp_path_factory):
+    """A 30 fps clip prepared and tiny-trained: (video, dataset root, model folder)."""
+    from s2l_dub.dataset.prepare import ClipInput, prepare_actor
+    from s2l_dub.train.trainer import train_actor
+
+    video = samples / "clips" / "retalking_face_4.mp4"
+    out = tmp_path_factory.mktemp("work30")
+    dataset = prepare_actor([ClipInput(video)], "r4", out)
+    folder = out / "model"
+    train_actor(dataset.root, folder, tiny_train_config())
+    return video, dataset.root, folder

@@ -10,6 +10,7 @@ from rich.console import Console
 from .. import __version__
 from ..errors import S2LError
 from .prepare import prepare_command
+from .render import render_command
 from .train import eval_command, train_command
 
 
@@ -24,6 +25,7 @@ def cli(ctx: click.Context) -> None:
 cli.add_command(prepare_command)
 cli.add_command(train_command)
 cli.add_command(eval_command)
+cli.add_command(render_command)
 
 
 def main(argv: list[str] | None = None) -> int:

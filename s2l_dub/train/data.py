@@ -24,6 +24,10 @@ class TrainingData:
     crops: np.ndarray
     """(N, C, C, 3) uint8, memory-mapped."""
     crop_px: int
+    crop_scale: float
+    """Crop pixels per source pixel."""
+    crop_origins: np.ndarray
+    """(N, 2) top-left of each frame's lower-face region in source pixels."""
     K: torch.Tensor
     """(N, 3, 3) crop intrinsics per frame."""
     K_canonical: torch.Tensor
@@ -124,6 +128,8 @@ def build_training_data(dataset: ActorDataset, held_out_share: float = 0.1, audi
     return TrainingData(
         crops=crops,
         crop_px=crop_px,
+        crop_scale=scale,
+        crop_origins=g["lower_face_origins"].astype(np.int64),
         K=torch.from_numpy(K).float(),
         K_canonical=torch.from_numpy(K_c).float(),
         rel_R=torch.from_numpy(g["rel_R"]).float(),

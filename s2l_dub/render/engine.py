@@ -1,0 +1,223 @@
+"""`s2l-dub render`: a prepared clip of an actor, re-rendered to speak new audio.
+
+Decode -> synthesise -> encode run as one stream: the model works on each frame's
+cached lower-face crop geometry at crop resolution, and its mouth window is resampled
+back to source resolution and pasted with a feathered mask. Every pixel outside that
+mask is the decoded source pixel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import soundfile as sf
+import torch
+
+from .. import __version__
+from ..artifacts import DigestCache, atomic_path, write_json
+from ..audio.features import AudioFeatureConfig, log_mel, windows_at
+from ..audio.vad import VadConfig, speech_flags, speech_segments
+from ..dataset.store import ActorDataset, load_dataset
+from ..errors import RangeError, S2LError
+from ..face.track import lost_ranges
+from ..media import iter_frames, load_audio, parse_range, probe_video
+from ..progress import NullProgress, Progress
+from ..train.data import TrainingData, build_training_data
+from ..train.evaluate import load_model
+from .encode import EncodeSettings, FrameEncoder, add_frames_to_timecode
+from .yuv import composite_i420, decoding_matrix
+
+FIT_POLICIES = ("error", "pad", "trim")
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderConfig:
+    encode: EncodeSettings = EncodeSettings()
+    fit: str = "error"
+    """Audio and video of different length: 'error' (default), 'pad' the audio with silence, or
+    'trim' whichever is longer."""
+    batch_size: int = 8
+    feather_px: int = 3
+    """Width of the soft edge (source pixels) where rendered and source pixels mix."""
+    silence_closes_mouth: bool = True
+    """Frames the VAD finds silent get the actor's own quietest audio, so the mouth rests closed."""
+
+
+def find_clip(dataset: ActorDataset, video: Path, digests: DigestCache) -> dict:
+    digest = digests.digest(video)
+    for clip in dataset.manifest["clips"]:
+        if clip["digest"] == digest:
+            return clip
+    raise S2LError(f"{video}: not among actor {dataset.manifest['actor']!r}'s prepared clips; "
+                   f"run `s2l-dub prepare` with it and retrain")
+
+
+def render_clip(dataset_root: Path, model_folder: Path, video: Path, audio: Path, target: Path,
+                config: RenderConfig = RenderConfig(), range_text: str | None = None,
+                progress: Progress | None = None) -> dict:
+    progress = progress or NullProgress()
+    started = time.monotonic()
+    if config.fit not in FIT_POLICIES:
+        raise S2LError(f"--fit {config.fit!r}: choose one of {', '.join(FIT_POLICIES)}")
+    target = Path(target)
+    config.encode.validate(target)
+    if target.resolve() == Path(video).resolve():
+        raise S2LError(f"{target}: refusing to overwrite the source clip")
+    dataset = load_dataset(dataset_root)
+    clip = find_clip(dataset, Path(video), DigestCache(Path(model_folder) / "digests.json"))
+    info = probe_video(video)
+    if info.is_variable_rate:
+        raise S2LError(f"{video}: variable frame rate; conform it to a constant rate before rendering")
+    frames = parse_range(range_text, info)
+    prepared_start, prepared_stop = clip["range"]
+    if frames.start < prepared_start or frames.stop > prepared_stop:
+        raise RangeError(f"{video}: frames {frames.start}-{frames.stop} lie outside the prepared "
+                         f"frames {prepared_start}-{prepared_stop}")
+
+    data = build_training_data(dataset)
+    model, meta = load_model(model_folder, data.depth0)
+    model.eval()
+    g = dataset.geometry
+    first = int(np.flatnonzero((g["clip_index"] == clip["index"]) & (g["frame_index"] == frames.start))[0])
+    index = torch.arange(first, first + len(frames))
+
+    times = info.frame_times_s[frames.start:frames.stop] - float(info.frame_time(frames.start))
+    video_s = float(np.sum(g["frame_duration_s"][index.numpy()]))
+    samples, kept = _fit_audio(load_audio(audio), video_s, times, config.fit, audio)
+    mel, silent = _drive(samples, times, data, config, kept)
+
+    audio_track = target.with_name(f".{target.stem}.audio.wav")
+    sf.write(audio_track, samples, 16000, subtype="PCM_16")
+    lost = lost_ranges(g["valid"][index.numpy()])
+    if lost:
+        spans = ", ".join(f"{frames.start + a}-{frames.start + b}" for a, b in lost[:6])
+        progress.log(f"{Path(video).name}: no face on frames {spans}; passed through untouched")
+
+    timecode = add_frames_to_timecode(info.timecode, frames.start, info.frame_rate) if info.timecode else None
+    progress.start(f"rendering {Path(video).name}", int(kept))
+    try:
+        planar = info.pix_fmt == "yuv420p" and info.width % 2 == 0 and info.height % 2 == 0
+        with atomic_path(target) as tmp:
+            encoder = FrameEncoder(tmp, info.width, info.height, info.frame_rate, config.encode, audio_track,
+                                   info.color, timecode, "yuv420p" if planar else "rgb24")
+            rgb_frames = iter_frames(info, frames.start, frames.start + kept)
+            planes = iter_frames(info, frames.start, frames.start + kept, "yuv420p") if planar else None
+            for start in range(0, kept, config.batch_size):
+                chunk = index[start:min(start + config.batch_size, kept)]
+                decoded = [next(rgb_frames) for _ in chunk]
+                source_planes = [next(planes) for _ in chunk] if planar else None
+                for frame in _synthesise(model, data, chunk, mel[chunk - first], decoded, source_planes, info, config):
+                    encoder.write(frame)
+                progress.advance(len(chunk))
+            encoder.close()
+    finally:
+        audio_track.unlink(missing_ok=True)
+
+    sidecar = {
+        "format": "s2l-render.1",
+        "s2l_dub_version": __version__,
+        "source": {"path": str(Path(video).resolve()), "digest": clip["digest"], "frames": [frames.start, frames.start + kept],
+                   "frame_rate": str(info.frame_rate), "timecode": timecode},
+        "audio": {"path": str(Path(audio).resolve()), "seconds": round(len(samples) / 16000, 4), "fit": config.fit},
+        "model": {"folder": str(Path(model_folder).resolve()), "run_key": meta.get("run_key"), "steps": meta.get("steps")},
+        "codec": config.encode.codec,
+        "frames": int(kept),
+        "silent_frames": int(silent.sum()),
+        "face_lost_frames": [[frames.start + a, frames.start + b] for a, b in lost],
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    write_json(target.with_suffix(target.suffix + ".json"), sidecar)
+    return sidecar
+
+
+def _fit_audio(samples: np.ndarray, video_s: float, times: np.ndarray, policy: str, path: Path):
+    """The audio cut or padded to the video (per policy), and how many frames to render."""
+    audio_s = len(samples) / 16000
+    frame_s = video_s / len(times)
+    if abs(audio_s - video_s) <= frame_s / 2 or policy == "pad":
+        if audio_s > video_s + frame_s / 2:
+            raise S2LError(f"{path}: audio is {audio_s:.2f} s, the video range is {video_s:.2f} s; "
+                           "pad only lengthens audio (use --fit trim to cut it)")
+        out = np.zeros(int(round(video_s * 16000)), np.float32)
+        out[: min(len(out), len(samples))] = samples[: len(out)]
+        return out, len(times)
+    if policy == "error":
+        raise S2LError(f"{path}: audio is {audio_s:.2f} s but the video range is {video_s:.2f} s; "
+                       "use --fit pad (silence after the audio) or --fit trim")
+    if audio_s > video_s:
+        return samples[: int(round(video_s * 16000))], len(times)
+    kept = int(np.searchsorted(times, audio_s - 1e-9))
+    if kept == 0:
+        raise S2LError(f"{path}: audio is shorter than one frame")
+    end_s = times[kept - 1] + frame_s
+    return np.pad(samples, (0, max(0, int(round(end_s * 16000)) - len(samples))))[: int(round(end_s * 16000))], kept
+
+
+def _drive(samples: np.ndarray, times: np.ndarray, data: TrainingData, config: RenderConfig, kept: int):
+    """Per-frame mel windows of the new audio; silent frames get the actor's resting audio."""
+    features = AudioFeatureConfig()
+    mel = torch.from_numpy(windows_at(log_mel(samples, features), times[:kept], features))
+    silent = ~speech_flags(times[:kept], speech_segments(samples, features.sample_rate, VadConfig()))
+    if config.silence_closes_mouth and silent.any():
+        quiet = data.train_index[~data.speech[data.train_index]] if (~data.speech[data.train_index]).any() else data.train_index
+        rest = quiet[torch.argmin(data.mel[quiet].mean(dim=(1, 2)))]
+        mel[torch.from_numpy(silent)] = data.mel[rest]
+    return mel, silent
+
+
+@torch.no_grad()
+def _synthesise(model, data: TrainingData, index: torch.Tensor, mel_windows: torch.Tensor, decoded: list[np.ndarray],
+                planes: list[np.ndarray] | None, info, config: RenderConfig) -> list[np.ndarray]:
+    """Render a batch of frames: model at crop resolution, pasted back into the full frames."""
+    batch = data.batch(index)
+    # Each frame's audio context: its neighbours in the new audio, clamped to the batch's audio.
+    offsets = torch.arange(-(data.context_index.shape[1] // 2), data.context_index.shape[1] // 2 + 1)
+    all_mel = mel_windows
+    local = (torch.arange(len(index))[:, None] + offsets[None]).clamp(0, len(all_mel) - 1)
+    batch["mel_context"] = all_mel[local]
+    batch["mel"] = all_mel
+    output, _, mask, _ = model.render_window(data, batch)
+    frames = []
+    for k, frame in enumerate(decoded):
+        untouched = planes[k] if planes is not None else frame
+        if not bool(data.valid[index[k]]):
+            frames.append(untouched)
+            continue
+        patch, alpha, (x0, y0) = _patch(output[k], mask[k], data, int(index[k]), frame.shape, config.feather_px)
+        if planes is not None:
+            matrix, full_range = decoding_matrix(info.color)
+            frames.append(composite_i420(planes[k], info.width, info.height, patch, alpha, x0, y0, matrix, full_range))
+        else:
+            out = frame.copy()
+            region = out[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]].astype(np.float32)
+            a = alpha[..., None]
+            out[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]] = np.clip(region * (1 - a) + patch * a + 0.5, 0, 255)
+            frames.append(out)
+    return frames
+
+
+def _patch(window: torch.Tensor, mask: torch.Tensor, data: TrainingData, i: int, frame_shape: tuple[int, ...],
+           feather_px: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """The crop-space window resampled into source pixels: (RGB patch, blend weights, top-left)."""
+    scale = data.crop_scale
+    ox, oy = (int(v) for v in data.crop_origins[i])
+    wx, wy = (int(v) for v in data.window_origins[i])
+    win_h, win_w = data.window_hw
+    x0, y0 = int(np.floor(ox + wx / scale)), int(np.floor(oy + wy / scale))
+    x1 = min(frame_shape[1], int(np.ceil(ox + (wx + win_w) / scale)))
+    y1 = min(frame_shape[0], int(np.ceil(oy + (wy + win_h) / scale)))
+    xs = (np.arange(x0, x1) - ox + 0.5) * scale - 0.5 - wx
+    ys = (np.arange(y0, y1) - oy + 0.5) * scale - 0.5 - wy
+    map_x, map_y = np.meshgrid(xs.astype(np.float32), ys.astype(np.float32))
+    rendered = cv2.remap((window.permute(1, 2, 0).numpy() * 255).astype(np.float32), map_x, map_y, cv2.INTER_LINEAR)
+    # Blend-Net also retouches the seam just outside the paste mask: widen it, then soften.
+    region = (mask[0].numpy() > 0.01).astype(np.uint8)
+    region = cv2.dilate(region, np.ones((5, 5), np.uint8)).astype(np.float32)
+    soft = cv2.remap(region, map_x, map_y, cv2.INTER_LINEAR)
+    soft = cv2.GaussianBlur(soft, (0, 0), feather_px) if feather_px > 0 else soft
+    soft = np.where(soft < 1 / 255, 0, np.clip(soft * 1.5, 0, 1))
+    return rendered, soft, (x0, y0)

@@ -1,0 +1,141 @@
+"""`s2l-dub render` on real footage with tiny trained models."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from s2l_dub.dataset.store import load_dataset
+from s2l_dub.errors import RangeError, S2LError
+from s2l_dub.face.backends import FaceBox, load_landmarker
+from s2l_dub.face.landmark_sets import mouth_aperture
+from s2l_dub.media import iter_frames, probe_video
+from s2l_dub.render.encode import EncodeSettings, add_frames_to_timecode
+from s2l_dub.render.engine import RenderConfig, render_clip
+
+
+def psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255 ** 2 / max(mse, 1e-12))
+
+
+@pytest.fixture(scope="module")
+def may_video(samples):
+    return samples / "actors" / "may_en_5s.mp4"
+
+
+@pytest.fixture(scope="module")
+def rendered(may_dataset, may_model, may_video, samples, tmp_path_factory):
+    """The 5 s clip re-rendered with German, as ProRes."""
+    target = tmp_path_factory.mktemp("render") / "may_de.mov"
+    render_clip(may_dataset.root, may_model, may_video, samples / "dub_audio" / "German1.wav", target,
+                RenderConfig(fit="trim"))
+    return target
+
+
+def test_prores_output_is_frame_exact_with_the_right_codec(rendered, may_video):
+    source, out = probe_video(may_video), probe_video(rendered)
+    assert out.frame_count == source.frame_count
+    assert out.frame_rate == source.frame_rate and (out.width, out.height) == (source.width, source.height)
+    assert [out.frame_time(i) - out.start_s for i in range(out.frame_count)] == \
+        [source.frame_time(i) - source.start_s for i in range(source.frame_count)]
+    tags = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                           "stream=codec_name,codec_tag_string,profile", "-of", "csv=p=0", str(rendered)],
+                          capture_output=True, text=True).stdout
+    assert "prores" in tags and "apch" in tags and "HQ" in tags
+    sidecar = json.loads(rendered.with_suffix(".mov.json").read_text())
+    assert sidecar["frames"] == source.frame_count and sidecar["codec"] == "prores"
+
+
+def test_pixels_outside_the_face_match_the_source(rendered, may_video, may_dataset):
+    g = may_dataset.geometry
+    size = int(g["lower_face_size"])
+    outside, inside = [], []
+    for i, (a, b) in enumerate(zip(iter_frames(probe_video(may_video)), iter_frames(probe_video(rendered)))):
+        keep = np.ones(a.shape[:2], bool)
+        x, y = g["lower_face_origins"][i]
+        keep[y:y + size, x:x + size] = False
+        outside.append(psnr(a[keep], b[keep]))
+        inside.append(psnr(a[~keep], b[~keep]))
+    assert np.mean(outside) > 45, np.mean(outside)
+    assert np.mean(inside) < np.mean(outside) - 10  # the mouth really was re-rendered
+
+
+def test_thirty_fps_clip_is_frame_exact(thirty_fps, samples, tmp_path):
+    video, dataset_root, model = thirty_fps
+    target = tmp_path / "r4.mp4"
+    sidecar = render_clip(dataset_root, model, video, samples / "dub_audio" / "french1.wav", target,
+                          RenderConfig(encode=EncodeSettings(codec="h264"), fit="trim"))
+    source, out = probe_video(video), probe_video(target)
+    assert out.frame_count == source.frame_count == sidecar["frames"] == 199
+    assert out.frame_rate == 30
+    assert abs(float(out.frame_time(out.frame_count - 1) - source.frame_time(source.frame_count - 1))) < 1e-6
+
+
+def mouth_crops(path, g, frames):
+    """Each frame's mouth (landmarks 48-67 and a 10 px margin)."""
+    out = []
+    for i, frame in enumerate(iter_frames(probe_video(path))):
+        if i in frames:
+            x0, y0 = (g["landmarks"][i, 48:68].min(0) - 10).astype(int)
+            out.append(frame[y0:y0 + 100, x0:x0 + 130].astype(np.float64))
+    return np.stack(out)
+
+
+def test_different_audio_gives_different_mouths(rendered, may_dataset, may_model, may_video, samples, tmp_path):
+    other = tmp_path / "may_fr.mov"
+    render_clip(may_dataset.root, may_model, may_video, samples / "dub_audio" / "french1.wav", other,
+                RenderConfig(fit="trim"))
+    frames = set(range(20, 100, 10))
+    difference = np.abs(mouth_crops(rendered, may_dataset.geometry, frames) -
+                        mouth_crops(other, may_dataset.geometry, frames)).mean()
+    assert difference > 1.0, difference
+
+
+def test_silent_audio_gives_a_closed_mouth(may_dataset, may_model, may_video, tmp_path):
+    silence = tmp_path / "silence.wav"
+    sf.write(silence, np.zeros(5 * 16000, np.float32), 16000)
+    target = tmp_path / "silent.mov"
+    sidecar = render_clip(may_dataset.root, may_model, may_video, silence, target)
+    assert sidecar["silent_frames"] == sidecar["frames"]
+    g = may_dataset.geometry
+    landmarker = load_landmarker("dlib")
+    apertures = []
+    for i, frame in enumerate(iter_frames(probe_video(target))):
+        if i % 10 == 0:
+            apertures.append(mouth_aperture(landmarker.landmarks(frame, FaceBox(*g["landmarks"][i].min(0),
+                                                                                 *g["landmarks"][i].max(0)))))
+    source_apertures = mouth_aperture(g["landmarks"])
+    # She speaks throughout the source; rendered from silence the mouth rests near closed.
+    assert np.mean(apertures) < np.percentile(source_apertures, 25), (np.mean(apertures), np.median(source_apertures))
+
+
+def test_length_mismatch_is_an_error_naming_both_durations(may_dataset, may_model, may_video, samples, tmp_path):
+    with pytest.raises(S2LError, match=r"German1.wav: audio is 8.71 s but the video range is 5.00 s"):
+        render_clip(may_dataset.root, may_model, may_video, samples / "dub_audio" / "German1.wav", tmp_path / "x.mov")
+    assert not (tmp_path / "x.mov").exists()
+
+
+def test_clip_that_is_not_the_actors_is_refused(may_dataset, may_model, samples, tmp_path):
+    with pytest.raises(S2LError, match="not among actor 'may'"):
+        render_clip(may_dataset.root, may_model, samples / "clips" / "retalking_face_2.mp4",
+                    samples / "dub_audio" / "French1.wav", tmp_path / "x.mov")
+
+
+def test_range_outside_the_prepared_frames(may_dataset, may_model, may_video, samples, tmp_path):
+    with pytest.raises(RangeError):
+        render_clip(may_dataset.root, may_model, may_video, samples / "dub_audio" / "french1.wav", tmp_path / "x.mov",
+                    range_text="f100-f200")
+
+
+def test_the_source_is_never_overwritten(may_dataset, may_model, may_video, samples):
+    with pytest.raises(S2LError, match="(refusing to overwrite|goes in)"):
+        render_clip(may_dataset.root, may_model, may_video, samples / "dub_audio" / "french1.wav", may_video,
+                    RenderConfig(encode=EncodeSettings(codec="h264")))
+
+
+def test_timecode_advances_by_the_range_start():
+    assert add_frames_to_timecode("01:00:00:00", 30, 25) == "01:00:01:05"
+    assert add_frames_to_timecode("00:59:59:24", 1, 25) == "01:00:00:00"
