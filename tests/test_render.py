@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from s2l_dub.dataset.store import load_dataset
 from s2l_dub.errors import RangeError, S2LError
 from s2l_dub.face.backends import FaceBox, load_landmarker
 from s2l_dub.face.landmark_sets import mouth_aperture
