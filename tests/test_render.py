@@ -138,3 +138,15 @@ def test_the_source_is_never_overwritten(may_dataset, may_model, may_video, samp
 def test_timecode_advances_by_the_range_start():
     assert add_frames_to_timecode("01:00:00:00", 30, 25) == "01:00:01:05"
     assert add_frames_to_timecode("00:59:59:24", 1, 25) == "01:00:00:00"
+
+
+def test_batch_size_does_not_change_the_result(may_dataset, may_model, may_video, samples, tmp_path):
+    """Each frame's audio context reaches across batch boundaries, so batching is invisible."""
+    outputs = []
+    for batch_size in (4, 7):
+        target = tmp_path / f"b{batch_size}.mov"
+        render_clip(may_dataset.root, may_model, may_video, samples / "dub_audio" / "french1.wav", target,
+                    RenderConfig(fit="trim", batch_size=batch_size), range_text="f0-f20")
+        outputs.append(np.stack(list(iter_frames(probe_video(target)))))
+    assert outputs[0].shape[0] == 20
+    assert np.array_equal(outputs[0], outputs[1])

@@ -110,7 +110,7 @@ def render_clip(dataset_root: Path, model_folder: Path, video: Path, audio: Path
                 chunk = index[start:min(start + config.batch_size, kept)]
                 decoded = [next(rgb_frames) for _ in chunk]
                 source_planes = [next(planes) for _ in chunk] if planar else None
-                for frame in _synthesise(model, data, chunk, mel[chunk - first], decoded, source_planes, info, config):
+                for frame in _synthesise(model, data, chunk, mel, chunk - first, decoded, source_planes, info, config):
                     encoder.write(frame)
                 progress.advance(len(chunk))
             encoder.close()
@@ -170,16 +170,18 @@ def _drive(samples: np.ndarray, times: np.ndarray, data: TrainingData, config: R
 
 
 @torch.no_grad()
-def _synthesise(model, data: TrainingData, index: torch.Tensor, mel_windows: torch.Tensor, decoded: list[np.ndarray],
-                planes: list[np.ndarray] | None, info, config: RenderConfig) -> list[np.ndarray]:
-    """Render a batch of frames: model at crop resolution, pasted back into the full frames."""
+def _synthesise(model, data: TrainingData, index: torch.Tensor, mel: torch.Tensor, positions: torch.Tensor,
+                decoded: list[np.ndarray], planes: list[np.ndarray] | None, info, config: RenderConfig) -> list[np.ndarray]:
+    """Render a batch of frames: model at crop resolution, pasted back into the full frames.
+
+    ``mel`` holds the whole segment's windows and ``positions`` the batch's frames in it,
+    so each frame's audio context reaches across batch boundaries.
+    """
     batch = data.batch(index)
-    # Each frame's audio context: its neighbours in the new audio, clamped to the batch's audio.
-    offsets = torch.arange(-(data.context_index.shape[1] // 2), data.context_index.shape[1] // 2 + 1)
-    all_mel = mel_windows
-    local = (torch.arange(len(index))[:, None] + offsets[None]).clamp(0, len(all_mel) - 1)
-    batch["mel_context"] = all_mel[local]
-    batch["mel"] = all_mel
+    half = data.context_index.shape[1] // 2
+    context = (positions[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, len(mel) - 1)
+    batch["mel_context"] = mel[context]
+    batch["mel"] = mel[positions]
     output, _, mask, _ = model.render_window(data, batch)
     frames = []
     for k, frame in enumerate(decoded):

@@ -1,0 +1,94 @@
+"""Render speed and peak memory of `s2l-dub render`.
+
+    python bench/bench_render.py --work DIR [--samples DIR]
+
+Needs the 71 s anchor prepared and trained in DIR (bench/bench_model.py or
+`s2l-dub prepare` + `train --out DIR`, actor name anchor_en). Renders, each in its
+own process: the full 71 s clip (512x512), a 10 s range of it (memory must not grow
+with length), and the 1080x1920 portrait clip (prepared and trained for 20 steps
+here; speed does not depend on training). Goal (issue 4): >= 25 frames/s at 512^2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_one(args: argparse.Namespace) -> None:
+    from s2l_dub.dataset.prepare import dataset_dir
+    from s2l_dub.render.encode import EncodeSettings
+    from s2l_dub.render.engine import RenderConfig, render_clip
+    from s2l_dub.train.trainer import model_dir
+
+    config = RenderConfig(encode=EncodeSettings(codec=args.codec), fit=args.fit)
+    started = time.perf_counter()
+    sidecar = render_clip(dataset_dir(args.work, args.actor), model_dir(args.work, args.actor), args.video, args.audio,
+                          args.target, config, args.range)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"frames": sidecar["frames"], "seconds": round(seconds, 1),
+                      "frames_per_s": round(sidecar["frames"] / seconds, 1),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+
+
+def render(work: Path, actor: str, video: Path, audio: Path, codec: str, fit: str, range_text: str | None) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / ("out.mov" if codec == "prores" else "out.mp4")
+        cmd = [sys.executable, __file__, "--one", "--work", str(work), "--actor", actor, "--video", str(video),
+               "--audio", str(audio), "--codec", codec, "--fit", fit, "--target", str(target)]
+        if range_text:
+            cmd += ["--range", range_text]
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=Path, default=Path(os.environ.get("S2L_SAMPLES", ROOT.parent / "shared" / "samples")))
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--actor", default="anchor_en")
+    parser.add_argument("--video", type=Path)
+    parser.add_argument("--audio", type=Path)
+    parser.add_argument("--codec", default="prores")
+    parser.add_argument("--fit", default="pad")
+    parser.add_argument("--range", default=None)
+    parser.add_argument("--target", type=Path)
+    args = parser.parse_args()
+    if args.one:
+        run_one(args)
+        return
+
+    anchor = args.samples / "actors" / "anchor_en_71s.mp4"
+    english = args.samples / "dub_audio" / "english_60s.wav"
+    rows = [
+        ("512x512, 71 s, prores", render(args.work, "anchor_en", anchor, english, "prores", "pad", None)),
+        ("512x512, 71 s, h264", render(args.work, "anchor_en", anchor, english, "h264", "pad", None)),
+        ("512x512, 10 s range, prores", render(args.work, "anchor_en", anchor, english, "prores", "trim", "0-10")),
+    ]
+    portrait = args.samples / "clips" / "portrait_1080x1920_demo1.mp4"
+    from s2l_dub.dataset.prepare import ClipInput, dataset_dir, prepare_actor
+    from s2l_dub.train.config import TrainConfig
+    from s2l_dub.train.trainer import model_dir, train_actor
+
+    prepare_actor([ClipInput(portrait)], "portrait", args.work)
+    train_actor(dataset_dir(args.work, "portrait"), model_dir(args.work, "portrait"),
+                TrainConfig(steps=20, expert_steps=20, checkpoint_every=20, preview_every=20))
+    rows.append(("1080x1920 portrait, 10 s, prores",
+                 render(args.work, "portrait", portrait, args.samples / "dub_audio" / "German1.wav", "prores", "trim", None)))
+    print(f"{'render':<34}{'frames':>8}{'seconds':>9}{'frames/s':>10}{'peak RSS MB':>13}")
+    for name, r in rows:
+        print(f"{name:<34}{r['frames']:>8}{r['seconds']:>9}{r['frames_per_s']:>10}{r['peak_rss_mb']:>13}")
+
+
+if __name__ == "__main__":
+    main()
