@@ -78,17 +78,16 @@ class Speech2Lip(nn.Module):
         uv_c = map_pixels(grid, d_obs, batch["K"], data.K_canonical.expand(b, 3, 3), inv_R, inv_t)
         warped = sample(lips, uv_c, box=(lx, ly))
         mask = sample(data.lip_mask.expand(b, 1, lh, lw), uv_c, box=(lx, ly))
-        target = torch.stack([crops[i, :, y:y + win_h, x:x + win_w]
-                              for i, (x, y) in enumerate(batch["window_origins"].tolist())])
-        pasted = target * (1 - mask) + warped * mask
+        return self._paste_and_blend(_mouth_windows(data, batch), warped, mask, holes)
+
+    def _paste_and_blend(self, target, lips, mask, holes: bool):
+        pasted = target * (1 - mask) + lips * mask
         if holes:
             pasted = black_holes(pasted, mask, self.config.black_hole_probability)
-        if self.config.use_blend:
-            with self._amp(pasted.device):
-                output = self.blend(pasted, mask).float()
-        else:
-            output = pasted
-        return output, pasted, mask, target
+        if not self.config.use_blend:
+            return pasted, pasted, mask, target
+        with self._amp(pasted.device):
+            return self.blend(pasted, mask).float(), pasted, mask, target
 
     def generate(self, data: TrainingData, batch: dict, continuous: bool) -> torch.Tensor:
         _, _, lw, lh = data.lip_box
@@ -98,17 +97,9 @@ class Speech2Lip(nn.Module):
     def compose_direct(self, data: TrainingData, batch: dict, lips: torch.Tensor, holes: bool = False):
         """The no-canonicalisation baseline: lips already in the frame's mouth window, pasted with an ellipse."""
         win_h, win_w = data.window_hw
-        crops = batch["crops"]
-        target = torch.stack([crops[i, :, y:y + win_h, x:x + win_w]
-                              for i, (x, y) in enumerate(batch["window_origins"].tolist())])
+        target = _mouth_windows(data, batch)
         mask = _ellipse(win_h, win_w).expand(len(target), 1, win_h, win_w)
-        pasted = target * (1 - mask) + lips * mask
-        if holes:
-            pasted = black_holes(pasted, mask, self.config.black_hole_probability)
-        if self.config.use_blend:
-            with self._amp(pasted.device):
-                return self.blend(pasted, mask).float(), pasted, mask, target
-        return pasted, pasted, mask, target
+        return self._paste_and_blend(target, lips, mask, holes)
 
     def render_window(self, data: TrainingData, batch: dict) -> tuple[torch.Tensor, ...]:
         """Inference: (output, pasted, mask, target) mouth windows for a batch."""
@@ -200,3 +191,10 @@ def _ellipse(height: int, width: int) -> torch.Tensor:
     xs = (torch.arange(width) + 0.5) / width * 2 - 1
     r = torch.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2)
     return ((1 - r) / 0.25).clamp(0, 1)[None, None]
+
+
+def _mouth_windows(data: TrainingData, batch: dict) -> torch.Tensor:
+    """Each frame's mouth window cut from its observed crop, (B, 3, h, w)."""
+    win_h, win_w = data.window_hw
+    crops = batch["crops"]
+    return torch.stack([crops[i, :, y:y + win_h, x:x + win_w] for i, (x, y) in enumerate(batch["window_origins"].tolist())])
