@@ -177,7 +177,9 @@ def _synthesise(model, data: TrainingData, index: torch.Tensor, mel: torch.Tenso
     ``mel`` holds the whole segment's windows and ``positions`` the batch's frames in it,
     so each frame's audio context reaches across batch boundaries.
     """
-    batch = data.batch(index)
+    # Crops cut from the frames in hand: reading the cached crops would map the whole
+    # cache into memory over a long clip.
+    batch = data.batch(index, np.stack([_crop(frame, data, int(i)) for frame, i in zip(decoded, index)]))
     half = data.context_index.shape[1] // 2
     context = (positions[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, len(mel) - 1)
     batch["mel_context"] = mel[context]
@@ -200,6 +202,16 @@ def _synthesise(model, data: TrainingData, index: torch.Tensor, mel: torch.Tenso
             out[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]] = np.clip(region * (1 - a) + patch * a + 0.5, 0, 255)
             frames.append(out)
     return frames
+
+
+def _crop(frame: np.ndarray, data: TrainingData, i: int) -> np.ndarray:
+    """Frame ``i``'s lower-face region at crop resolution, as `prepare` cached it."""
+    ox, oy = (int(v) for v in data.crop_origins[i])
+    size = int(round(data.crop_px / data.crop_scale))
+    region = frame[oy:oy + size, ox:ox + size]
+    if size == data.crop_px:
+        return region
+    return cv2.resize(region, (data.crop_px, data.crop_px), interpolation=cv2.INTER_AREA)
 
 
 def _patch(window: torch.Tensor, mask: torch.Tensor, data: TrainingData, i: int, frame_shape: tuple[int, ...],

@@ -55,9 +55,11 @@ class TrainingData:
     held_out_index: torch.Tensor
     canonical: int
 
-    def batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+    def batch(self, index: torch.Tensor, crops: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """Model inputs for frames ``index``; ``crops`` (B, C, C, 3) replaces the cached crops."""
         idx = index.tolist()
-        crops = torch.from_numpy(np.stack([self.crops[i] for i in idx])).permute(0, 3, 1, 2).float() / 255
+        crops = np.stack([self.crops[i] for i in idx]) if crops is None else crops
+        crops = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
         return {
             "index": index,
             "crops": crops,
