@@ -168,11 +168,12 @@ def canonical_lips(data: TrainingData, crops: torch.Tensor, index: torch.Tensor,
     return images, (inside > 0.999).float()
 
 
-def sync_targets(data: TrainingData, batch_size: int = 64) -> torch.Tensor:
-    """Every frame's ground-truth canonical lips at the sync expert's resolution, (N, 3, h, w)."""
+def sync_targets(data: TrainingData, frames: torch.Tensor | None = None, batch_size: int = 64) -> torch.Tensor:
+    """Ground-truth canonical lips of ``frames`` (default: all) at the sync expert's resolution, (n, 3, h, w)."""
+    frames = torch.arange(len(data.crops)) if frames is None else frames
     out = []
-    for start in range(0, len(data.crops), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(data.crops)))
+    for start in range(0, len(frames), batch_size):
+        index = frames[start:start + batch_size]
         crops = torch.from_numpy(np.stack([data.crops[i] for i in index.tolist()])).permute(0, 3, 1, 2).float() / 255
         lips, _ = canonical_lips(data, crops, index, data.depth0)
         out.append(torch.nn.functional.interpolate(lips, size=SYNC_LIPS_HW, mode="area"))

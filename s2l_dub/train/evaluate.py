@@ -163,7 +163,7 @@ def _sync_offset(model, expert, data, held, generated: bool) -> tuple[int, float
                 lips.append(model.generator.render(features, h, w).float())
         lips = torch.cat(lips)
     else:
-        lips = torch.nn.functional.interpolate(sync_targets(data)[held], size=SYNC_LIPS_HW, mode="area")
+        lips = sync_targets(data, held)
     half = SYNC_FRAMES // 2
     if len(held) <= 2 * half:
         return 0, float("nan")
