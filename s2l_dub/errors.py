@@ -52,3 +52,7 @@ class UnknownBackendError(S2LError):
 
 class ArtifactVersionError(S2LError):
     """An artifact written by an incompatible version of s2l-dub."""
+
+
+class TimelineError(S2LError):
+    """A timeline or its companion files (subtitles, actor mapping) cannot be used."""

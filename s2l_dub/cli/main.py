@@ -9,16 +9,29 @@ from rich.console import Console
 
 from .. import __version__
 from ..errors import S2LError
+from .dub import dub_command, sample_project_command, watch_command
 from .prepare import prepare_command
 from .render import render_command
 from .train import eval_command, train_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class MainGroup(click.Group):
+    """`s2l-dub TIMELINE ...` is the main job; any other first word is a stage command."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["dub", *args]
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="s2l-dub")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """s2l-dub: per-actor lip-sync dubbing for editors."""
+    """s2l-dub: per-actor lip-sync dubbing for editors.
+
+    The main job: s2l-dub TIMELINE --audio DUB_STEM [options] (see `s2l-dub dub --help`).
+    """
     ctx.obj = Console(stderr=True)
 
 
@@ -26,6 +39,9 @@ cli.add_command(prepare_command)
 cli.add_command(train_command)
 cli.add_command(eval_command)
 cli.add_command(render_command)
+cli.add_command(dub_command)
+cli.add_command(sample_project_command)
+cli.add_command(watch_command)
 
 
 def main(argv: list[str] | None = None) -> int:

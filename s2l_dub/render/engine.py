@@ -24,10 +24,13 @@ from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..dataset.store import ActorDataset, load_dataset
 from ..errors import RangeError, S2LError
 from ..face.track import lost_ranges
-from ..media import iter_frames, load_audio, parse_range, probe_video
+from ..media import FrameRange, iter_frames, load_audio, parse_range, probe_video
+from ..model.sync import SYNC_LIPS_HW, SyncExpert
 from ..progress import NullProgress, Progress
+from ..train import checkpoint
 from ..train.data import TrainingData, build_training_data
-from ..train.evaluate import load_model
+from ..train.evaluate import load_model, sync_offset
+from ..train.trainer import EXPERT_FILE
 from .encode import EncodeSettings, FrameEncoder, add_frames_to_timecode
 from .yuv import composite_i420, decoding_matrix
 
@@ -47,94 +50,155 @@ class RenderConfig:
     """Frames the VAD finds silent get the actor's own quietest audio, so the mouth rests closed."""
 
 
-def find_clip(dataset: ActorDataset, video: Path, digests: DigestCache) -> dict:
+def find_clip(dataset: ActorDataset, video: Path, digests: DigestCache, frames: FrameRange | None = None) -> dict:
+    """The prepared clip of ``video`` that holds ``frames`` (a file may be prepared in several ranges)."""
     digest = digests.digest(video)
-    for clip in dataset.manifest["clips"]:
-        if clip["digest"] == digest:
+    matches = [clip for clip in dataset.manifest["clips"] if clip["digest"] == digest]
+    if not matches:
+        raise S2LError(f"{video}: not among actor {dataset.manifest['actor']!r}'s prepared clips; "
+                       f"run `s2l-dub prepare` with it and retrain")
+    for clip in matches:
+        start, stop = clip["range"]
+        if frames is None or (start <= frames.start and frames.stop <= stop):
             return clip
-    raise S2LError(f"{video}: not among actor {dataset.manifest['actor']!r}'s prepared clips; "
-                   f"run `s2l-dub prepare` with it and retrain")
+    spans = ", ".join(f"{c['range'][0]}-{c['range'][1]}" for c in matches)
+    raise RangeError(f"{video}: frames {frames.start}-{frames.stop} lie outside the prepared frames {spans}")
+
+
+class ActorRenderer:
+    """An actor's dataset and model loaded once, to render any number of clips or segments."""
+
+    def __init__(self, dataset_root: Path, model_folder: Path):
+        self.dataset = load_dataset(dataset_root)
+        self.model_folder = Path(model_folder)
+        self.data = build_training_data(self.dataset)
+        self.model, self.meta = load_model(self.model_folder, self.data.depth0)
+        self.model.eval()
+        self.expert = _load_expert(self.model_folder)
+        self._digests = DigestCache(self.model_folder / "digests.json")
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.meta.get('run_key', 'unknown')}@{self.meta.get('steps', 0)}"
+
+    def render(self, video: Path, audio: Path | np.ndarray, target: Path, config: RenderConfig = RenderConfig(),
+               range_text: str | None = None, progress: Progress | None = None) -> dict:
+        """Render ``video`` (or its ``range_text``) speaking ``audio``: a file, or 16 kHz mono samples."""
+        progress = progress or NullProgress()
+        started = time.monotonic()
+        if config.fit not in FIT_POLICIES:
+            raise S2LError(f"--fit {config.fit!r}: choose one of {', '.join(FIT_POLICIES)}")
+        target = Path(target)
+        config.encode.validate(target)
+        if target.resolve() == Path(video).resolve():
+            raise S2LError(f"{target}: refusing to overwrite the source clip")
+        info = probe_video(video)
+        if info.is_variable_rate:
+            raise S2LError(f"{video}: variable frame rate; conform it to a constant rate before rendering")
+        frames = parse_range(range_text, info)
+        clip = find_clip(self.dataset, Path(video), self._digests, frames)
+        data, model = self.data, self.model
+        g = self.dataset.geometry
+        first = int(np.flatnonzero((g["clip_index"] == clip["index"]) & (g["frame_index"] == frames.start))[0])
+        index = torch.arange(first, first + len(frames))
+
+        times = info.frame_times_s[frames.start:frames.stop] - float(info.frame_time(frames.start))
+        video_s = float(np.sum(g["frame_duration_s"][index.numpy()]))
+        raw = load_audio(audio) if not isinstance(audio, np.ndarray) else np.asarray(audio, np.float32)
+        audio_name = str(Path(audio).resolve()) if not isinstance(audio, np.ndarray) else None
+        samples, kept = _fit_audio(raw, video_s, times, config.fit, audio_name or "dub audio")
+        mel, silent = _drive(samples, times, data, config, kept)
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        audio_track = target.with_name(f".{target.stem}.audio.wav")
+        sf.write(audio_track, samples, 16000, subtype="PCM_16")
+        lost = lost_ranges(g["valid"][index.numpy()][:kept])
+        if lost:
+            spans = ", ".join(f"{frames.start + a}-{frames.start + b}" for a, b in lost[:6])
+            progress.log(f"{Path(video).name}: no face on frames {spans}; passed through untouched")
+
+        timecode = add_frames_to_timecode(info.timecode, frames.start, info.frame_rate) if info.timecode else None
+        progress.start(f"rendering {Path(video).name}", int(kept))
+        try:
+            planar = info.pix_fmt == "yuv420p" and info.width % 2 == 0 and info.height % 2 == 0
+            with atomic_path(target) as tmp:
+                encoder = FrameEncoder(tmp, info.width, info.height, info.frame_rate, config.encode, audio_track,
+                                       info.color, timecode, "yuv420p" if planar else "rgb24")
+                rgb_frames = iter_frames(info, frames.start, frames.start + kept)
+                planes = iter_frames(info, frames.start, frames.start + kept, "yuv420p") if planar else None
+                for start in range(0, kept, config.batch_size):
+                    chunk = index[start:min(start + config.batch_size, kept)]
+                    decoded = [next(rgb_frames) for _ in chunk]
+                    source_planes = [next(planes) for _ in chunk] if planar else None
+                    for frame in _synthesise(model, data, chunk, mel, chunk - first, decoded, source_planes, info,
+                                             config):
+                        encoder.write(frame)
+                    progress.advance(len(chunk))
+                encoder.close()
+        finally:
+            audio_track.unlink(missing_ok=True)
+
+        offset, confidence = (None, None)
+        if self.expert is not None and model.config.canonical:
+            offset, confidence = lips_sync(model, self.expert, data, index[:kept], mel)
+        turn = g["euler_deg"][index.numpy()[:kept], :2] - g["euler_deg"][int(g["canonical"]), :2]
+        sidecar = {
+            "format": "s2l-render.1",
+            "s2l_dub_version": __version__,
+            "source": {"path": str(Path(video).resolve()), "digest": clip["digest"],
+                       "frames": [frames.start, frames.start + kept],
+                       "frame_rate": str(info.frame_rate), "timecode": timecode},
+            "audio": {"path": audio_name, "seconds": round(len(samples) / 16000, 4), "fit": config.fit},
+            "model": {"folder": str(self.model_folder.resolve()), "run_key": self.meta.get("run_key"),
+                      "steps": self.meta.get("steps"), "id": self.model_id},
+            "codec": config.encode.codec,
+            "frames": int(kept),
+            "silent_frames": int(silent.sum()),
+            "face_lost_frames": [[frames.start + a, frames.start + b] for a, b in lost],
+            "scores": {
+                "sync_offset_frames": offset,
+                "sync_confidence": None if confidence is None else round(confidence, 4),
+                "face_lost_share": round(float(sum(b - a for a, b in lost)) / max(1, kept), 4),
+                "max_head_turn_deg": round(float(np.nanmax(np.abs(turn))), 1) if np.isfinite(turn).any() else None,
+            },
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        write_json(target.with_suffix(target.suffix + ".json"), sidecar)
+        return sidecar
 
 
 def render_clip(dataset_root: Path, model_folder: Path, video: Path, audio: Path, target: Path,
                 config: RenderConfig = RenderConfig(), range_text: str | None = None,
                 progress: Progress | None = None) -> dict:
-    progress = progress or NullProgress()
-    started = time.monotonic()
-    if config.fit not in FIT_POLICIES:
-        raise S2LError(f"--fit {config.fit!r}: choose one of {', '.join(FIT_POLICIES)}")
-    target = Path(target)
-    config.encode.validate(target)
-    if target.resolve() == Path(video).resolve():
-        raise S2LError(f"{target}: refusing to overwrite the source clip")
-    dataset = load_dataset(dataset_root)
-    clip = find_clip(dataset, Path(video), DigestCache(Path(model_folder) / "digests.json"))
-    info = probe_video(video)
-    if info.is_variable_rate:
-        raise S2LError(f"{video}: variable frame rate; conform it to a constant rate before rendering")
-    frames = parse_range(range_text, info)
-    prepared_start, prepared_stop = clip["range"]
-    if frames.start < prepared_start or frames.stop > prepared_stop:
-        raise RangeError(f"{video}: frames {frames.start}-{frames.stop} lie outside the prepared "
-                         f"frames {prepared_start}-{prepared_stop}")
-
-    data = build_training_data(dataset)
-    model, meta = load_model(model_folder, data.depth0)
-    model.eval()
-    g = dataset.geometry
-    first = int(np.flatnonzero((g["clip_index"] == clip["index"]) & (g["frame_index"] == frames.start))[0])
-    index = torch.arange(first, first + len(frames))
-
-    times = info.frame_times_s[frames.start:frames.stop] - float(info.frame_time(frames.start))
-    video_s = float(np.sum(g["frame_duration_s"][index.numpy()]))
-    samples, kept = _fit_audio(load_audio(audio), video_s, times, config.fit, audio)
-    mel, silent = _drive(samples, times, data, config, kept)
-
-    audio_track = target.with_name(f".{target.stem}.audio.wav")
-    sf.write(audio_track, samples, 16000, subtype="PCM_16")
-    lost = lost_ranges(g["valid"][index.numpy()])
-    if lost:
-        spans = ", ".join(f"{frames.start + a}-{frames.start + b}" for a, b in lost[:6])
-        progress.log(f"{Path(video).name}: no face on frames {spans}; passed through untouched")
-
-    timecode = add_frames_to_timecode(info.timecode, frames.start, info.frame_rate) if info.timecode else None
-    progress.start(f"rendering {Path(video).name}", int(kept))
-    try:
-        planar = info.pix_fmt == "yuv420p" and info.width % 2 == 0 and info.height % 2 == 0
-        with atomic_path(target) as tmp:
-            encoder = FrameEncoder(tmp, info.width, info.height, info.frame_rate, config.encode, audio_track,
-                                   info.color, timecode, "yuv420p" if planar else "rgb24")
-            rgb_frames = iter_frames(info, frames.start, frames.start + kept)
-            planes = iter_frames(info, frames.start, frames.start + kept, "yuv420p") if planar else None
-            for start in range(0, kept, config.batch_size):
-                chunk = index[start:min(start + config.batch_size, kept)]
-                decoded = [next(rgb_frames) for _ in chunk]
-                source_planes = [next(planes) for _ in chunk] if planar else None
-                for frame in _synthesise(model, data, chunk, mel, chunk - first, decoded, source_planes, info, config):
-                    encoder.write(frame)
-                progress.advance(len(chunk))
-            encoder.close()
-    finally:
-        audio_track.unlink(missing_ok=True)
-
-    sidecar = {
-        "format": "s2l-render.1",
-        "s2l_dub_version": __version__,
-        "source": {"path": str(Path(video).resolve()), "digest": clip["digest"], "frames": [frames.start, frames.start + kept],
-                   "frame_rate": str(info.frame_rate), "timecode": timecode},
-        "audio": {"path": str(Path(audio).resolve()), "seconds": round(len(samples) / 16000, 4), "fit": config.fit},
-        "model": {"folder": str(Path(model_folder).resolve()), "run_key": meta.get("run_key"), "steps": meta.get("steps")},
-        "codec": config.encode.codec,
-        "frames": int(kept),
-        "silent_frames": int(silent.sum()),
-        "face_lost_frames": [[frames.start + a, frames.start + b] for a, b in lost],
-        "seconds": round(time.monotonic() - started, 2),
-    }
-    write_json(target.with_suffix(target.suffix + ".json"), sidecar)
-    return sidecar
+    return ActorRenderer(dataset_root, model_folder).render(video, audio, target, config, range_text, progress)
 
 
-def _fit_audio(samples: np.ndarray, video_s: float, times: np.ndarray, policy: str, path: Path):
+def _load_expert(folder: Path) -> SyncExpert | None:
+    path = folder / EXPERT_FILE
+    if not path.exists():
+        return None
+    expert = SyncExpert()
+    checkpoint.load_weights(path, expert)
+    return expert.eval()
+
+
+@torch.no_grad()
+def lips_sync(model, expert: SyncExpert, data: TrainingData, index: torch.Tensor, mel: torch.Tensor):
+    """The sync expert's best audio offset (frames) and confidence for lips generated from ``mel``."""
+    h, w = SYNC_LIPS_HW
+    half = data.context_index.shape[1] // 2
+    positions = torch.arange(len(index))
+    lips = []
+    for start in range(0, len(index), 32):
+        pos = positions[start:start + 32]
+        context = (pos[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, len(mel) - 1)
+        with model._amp(index.device):
+            features = model.generator.features(mel[context], data.time_norm[index[start:start + 32]])
+            lips.append(model.generator.render(features, h, w).float())
+    return sync_offset(expert, torch.cat(lips), mel)
+
+
+def _fit_audio(samples: np.ndarray, video_s: float, times: np.ndarray, policy: str, path: Path | str):
     """The audio cut or padded to the video (per policy), and how many frames to render."""
     audio_s = len(samples) / 16000
     frame_s = video_s / len(times)

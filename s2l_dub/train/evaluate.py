@@ -164,16 +164,26 @@ def _sync_offset(model, expert, data, held, generated: bool) -> tuple[int, float
         lips = torch.cat(lips)
     else:
         lips = sync_targets(data, held)
+    return sync_offset(expert, lips, data.mel, held)
+
+
+def sync_offset(expert: SyncExpert, lips: torch.Tensor, mel: torch.Tensor,
+                frame_index: torch.Tensor | None = None) -> tuple[int, float]:
+    """Best audio offset (frames) of ``lips`` against ``mel`` and the expert's confidence in it.
+
+    ``frame_index`` maps each row of ``lips`` to its row of ``mel`` (default: the same row);
+    shifted audio may come from beyond the lips' frames, since it is only audio.
+    """
+    frame_index = torch.arange(len(lips)) if frame_index is None else frame_index
     half = SYNC_FRAMES // 2
-    if len(held) <= 2 * half:
+    if len(lips) <= 2 * half:
         return 0, float("nan")
-    centres = torch.arange(half, len(held) - half)
+    centres = torch.arange(half, len(lips) - half)
     windows = lips[centres[:, None] + torch.arange(-half, half + 1)[None]]
     visual = expert.embed_lips(windows)
     similarity = []
     for offset in SYNC_OFFSETS:
-        # Shifted audio may come from just outside the held-out part: it is only audio.
-        audio = expert.embed_audio(data.mel[(held[centres] + offset).clamp(0, len(data.mel) - 1)])
+        audio = expert.embed_audio(mel[(frame_index[centres] + offset).clamp(0, len(mel) - 1)])
         similarity.append(float((audio * visual).sum(-1).mean()))
     similarity = np.array(similarity)
     best = int(np.argmax(similarity))

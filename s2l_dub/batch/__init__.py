@@ -1,0 +1,1 @@
+"""Running dub jobs unattended: the watch folder (and batch recipes as they land)."""

@@ -1,0 +1,138 @@
+"""`s2l-dub watch DIR`: dub every timeline an editor exports into a folder, exactly once.
+
+A timeline is picked up when a sidecar ``NAME.s2l.toml`` beside it names the dub stem:
+
+    audio = "fr_stem.wav"        # required, relative to the sidecar
+    lang = "fr"
+    subtitles = "fr.srt"         # optional
+    actors = "actors.toml"       # optional
+    budget = "default"           # fast | default | best
+    output = "NAME.fr.xml"       # optional; default NAME.LANG.EXT beside the timeline
+
+Each job is keyed by the content of the timeline, sidecar and stem. When it ends, the
+result goes to ``NAME.s2l-done.json`` (or ``NAME.s2l-error.txt`` with the one-line
+reason), so neither a finished nor a failed export is run again until one of its files
+changes. Files younger than ``settle_s`` are left for the next scan: the editor may
+still be writing them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import tomllib
+from pathlib import Path
+
+from ..artifacts import atomic_path, file_digest, read_json, stable_key, write_json
+from ..errors import S2LError
+from ..progress import NullProgress, Progress
+from ..timeline.io import ADAPTERS
+
+SIDECAR_SUFFIX = ".s2l.toml"
+_KEYS = {"audio", "lang", "subtitles", "actors", "budget", "output", "audio_offset"}
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchConfig:
+    settle_s: float = 2.0
+    interval_s: float = 5.0
+
+
+def pending(folder: Path, config: WatchConfig = WatchConfig()) -> list[tuple[Path, Path]]:
+    """(timeline, sidecar) pairs ready to run: settled, and not done for their current content."""
+    ready = []
+    now = time.time()
+    for sidecar in sorted(Path(folder).glob(f"*{SIDECAR_SUFFIX}")):
+        name = sidecar.name[: -len(SIDECAR_SUFFIX)]
+        timelines = [sidecar.with_name(name + suffix) for suffix in ADAPTERS]
+        timeline = next((t for t in timelines if t.is_file()), None)
+        if timeline is None:
+            continue
+        if any(now - p.stat().st_mtime < config.settle_s for p in (timeline, sidecar)):
+            continue
+        if _finished_key(timeline) == _job_key(timeline, sidecar):
+            continue
+        ready.append((timeline, sidecar))
+    return ready
+
+
+def run_once(folder: Path, config: WatchConfig = WatchConfig(), progress: Progress | None = None,
+             runner=None) -> list[dict]:
+    """Run every pending job in ``folder``; returns one record per job."""
+    progress = progress or NullProgress()
+    runner = runner or _run_job
+    records = []
+    for timeline, sidecar in pending(folder, config):
+        key = _job_key(timeline, sidecar)
+        done, failed = _done_path(timeline), _error_path(timeline)
+        try:
+            summary = runner(timeline, _read_sidecar(sidecar), progress)
+        except S2LError as e:
+            message = f"s2l-dub: error: {e}"
+            with atomic_path(failed) as tmp:
+                tmp.write_text(message + "\n")
+            write_json(done, {"key": key, "ok": False, "error": str(e)})
+            progress.log(f"{timeline.name}: {e}")
+            records.append({"timeline": str(timeline), "ok": False, "error": str(e)})
+            continue
+        failed.unlink(missing_ok=True)
+        write_json(done, {"key": key, "ok": True, "summary": summary})
+        records.append({"timeline": str(timeline), "ok": True, "outputs": summary.get("outputs", [])})
+    return records
+
+
+def watch(folder: Path, config: WatchConfig = WatchConfig(), progress: Progress | None = None,
+          stop_after: float | None = None) -> None:
+    started = time.monotonic()
+    while stop_after is None or time.monotonic() - started < stop_after:
+        run_once(folder, config, progress)
+        time.sleep(config.interval_s)
+
+
+def _read_sidecar(path: Path) -> dict:
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise S2LError(f"{path}: not valid TOML ({e})") from e
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise S2LError(f"{path}: unknown key(s) {sorted(unknown)}; use {sorted(_KEYS)}")
+    if "audio" not in data:
+        raise S2LError(f"{path}: 'audio' (the dub stem) is required")
+    for key in ("audio", "subtitles", "actors", "output"):
+        if key in data:
+            data[key] = path.parent / data[key]
+    return data
+
+
+def _run_job(timeline: Path, options: dict, progress: Progress) -> dict:
+    from ..timeline.job import DubConfig, plan_dub, run_dub
+
+    config = DubConfig(lang=options.get("lang", "dub"), budget=options.get("budget", "default"),
+                       audio_offset_s=float(options.get("audio_offset", 0.0)))
+    plan = plan_dub(timeline, options["audio"], config, options.get("output"), None, options.get("subtitles"),
+                    options.get("actors"), progress=progress)
+    return run_dub(plan, progress)
+
+
+def _job_key(timeline: Path, sidecar: Path) -> str:
+    parts = [file_digest(timeline), file_digest(sidecar)]
+    try:
+        audio = _read_sidecar(sidecar)["audio"]
+        parts.append(file_digest(audio) if Path(audio).is_file() else str(audio))
+    except S2LError as e:
+        parts.append(str(e))
+    return stable_key(*parts)
+
+
+def _finished_key(timeline: Path) -> str | None:
+    done = _done_path(timeline)
+    return read_json(done).get("key") if done.exists() else None
+
+
+def _done_path(timeline: Path) -> Path:
+    return timeline.with_name(timeline.stem + ".s2l-done.json")
+
+
+def _error_path(timeline: Path) -> Path:
+    return timeline.with_name(timeline.stem + ".s2l-error.txt")

@@ -1,0 +1,101 @@
+"""Which actor each shot shows.
+
+In order of authority: the clip's own ``metadata["s2l"]["actor"]``, a clip marker named
+``s2l:actor=NAME``, the ``--actors`` mapping file (by media path, clip name, then
+track name), and last, grouping the remaining shots by face. A mapping to ``"-"``
+leaves a shot alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import TimelineError
+from ..face.identity import SAME_PERSON_DISTANCE, FaceSample, cluster_faces
+from .shots import Shot
+
+SKIP = "-"
+_MARKER = re.compile(r"^s2l:actor\s*=\s*(\S.*)$", re.IGNORECASE)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorMapping:
+    by_media: dict[str, str] = dataclasses.field(default_factory=dict)
+    by_clip: dict[str, str] = dataclasses.field(default_factory=dict)
+    by_track: dict[str, str] = dataclasses.field(default_factory=dict)
+    faces: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Face hints per actor (left, right, center or X,Y) for shots with several people."""
+    base_dir: Path = Path(".")
+
+    def lookup(self, shot: Shot) -> str | None:
+        for key, name in self.by_media.items():
+            path = Path(key)
+            path = path if path.is_absolute() else self.base_dir / path
+            if path.resolve() == shot.media:
+                return name
+        return self.by_clip.get(shot.name) or self.by_track.get(shot.track_name)
+
+
+def load_mapping(path: Path | None) -> ActorMapping:
+    if path is None:
+        return ActorMapping()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise TimelineError(f"{path}: actor mapping file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise TimelineError(f"{path}: not valid TOML ({e})") from e
+    unknown = set(data) - {"media", "clips", "tracks", "faces"}
+    if unknown:
+        raise TimelineError(f"{path}: unknown section(s) {sorted(unknown)}; use [media], [clips], [tracks], [faces]")
+    tables = {}
+    for section in ("media", "clips", "tracks", "faces"):
+        table = data.get(section, {})
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise TimelineError(f"{path}: [{section}] must map names to strings")
+        if section != "faces":
+            for key, name in table.items():
+                check_actor_name(name, f"{path}: [{section}] {key!r}")
+        tables[section] = dict(table)
+    return ActorMapping(tables["media"], tables["clips"], tables["tracks"], tables["faces"], path.parent.resolve())
+
+
+def check_actor_name(name: str, where: str) -> str:
+    if name != SKIP and not _NAME.match(name):
+        raise TimelineError(f"{where}: actor name {name!r} must be letters, digits, '.', '_' or '-'")
+    return name
+
+
+def declared_actor(shot: Shot, mapping: ActorMapping) -> str | None:
+    """The actor named for a shot by metadata, marker or mapping file; None when undeclared."""
+    if shot.metadata.get("actor"):
+        return check_actor_name(str(shot.metadata["actor"]), f"clip {shot.name!r} metadata")
+    for marker in shot.marker_names:
+        match = _MARKER.match(marker or "")
+        if match:
+            return check_actor_name(match.group(1).strip(), f"clip {shot.name!r} marker")
+    return mapping.lookup(shot)
+
+
+def group_by_face(samples: dict[int, FaceSample], taken: set[str],
+                  threshold: float = SAME_PERSON_DISTANCE) -> dict[int, str]:
+    """Name each face group ``actor_N`` (in order of first appearance), avoiding ``taken`` names."""
+    ids = sorted(samples)
+    if not ids:
+        return {}
+    labels = cluster_faces(np.stack([samples[i].descriptor for i in ids]), threshold)
+    names: dict[int, str] = {}
+    counter = 0
+    for label in range(int(labels.max()) + 1):
+        counter += 1
+        while f"actor_{counter}" in taken:
+            counter += 1
+        names[label] = f"actor_{counter}"
+    return {shot_id: names[int(label)] for shot_id, label in zip(ids, labels)}

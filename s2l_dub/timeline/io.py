@@ -1,0 +1,143 @@
+"""Timelines in and out through OpenTimelineIO's adapters, chosen by file extension."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import opentimelineio as otio
+
+from ..artifacts import atomic_path
+from ..errors import BackendUnavailableError, MediaError, TimelineError
+from .fcpxml import read_fcpxml, write_fcpxml
+
+ADAPTERS = {
+    ".otio": ("otio_json", "opentimelineio"),
+    ".xml": ("fcp_xml", "otio-fcp-adapter"),
+    ".fcpxml": ("s2l_fcpxml", "s2l-dub"),
+    ".edl": ("cmx_3600", "otio-cmx3600-adapter"),
+    ".aaf": ("AAF", "otio-aaf-adapter"),
+}
+
+
+def adapter_for(path: Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in ADAPTERS:
+        raise TimelineError(f"{path}: unknown timeline format {suffix or '(no extension)'}; "
+                            f"use one of {', '.join(ADAPTERS)}")
+    name, package = ADAPTERS[suffix]
+    if name != "s2l_fcpxml" and name not in otio.adapters.available_adapter_names():
+        raise BackendUnavailableError(f"{path}: reading {suffix} needs the {package} package (pip install {package})")
+    return name
+
+
+def read_timeline(path: Path, rate: float | None = None) -> otio.schema.Timeline:
+    """The first timeline in ``path``. ``rate`` is needed by EDLs, which do not carry one."""
+    path = Path(path)
+    if not path.is_file():
+        raise TimelineError(f"{path}: timeline file not found")
+    adapter = adapter_for(path)
+    if adapter == "s2l_fcpxml":
+        return read_fcpxml(path)
+    options = {"rate": rate} if adapter == "cmx_3600" and rate else {}
+    try:
+        result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
+    except Exception as e:  # adapters raise anything from XML, JSON or their own errors
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TimelineError(f"{path}: cannot read as {adapter}: {reason}") from e
+    if isinstance(result, otio.schema.Timeline):
+        return result
+    timelines = [item for item in result.find_children(descended_from_type=otio.schema.Timeline)] \
+        if hasattr(result, "find_children") else []
+    if not timelines:
+        raise TimelineError(f"{path}: holds no timeline")
+    return timelines[0]
+
+
+def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Path, ...] = ()) -> Path:
+    """Write atomically in the format ``path``'s extension names; never onto a ``protect`` path."""
+    path = Path(path)
+    for other in protect:
+        if Path(other).resolve() == path.resolve():
+            raise TimelineError(f"{path}: refusing to overwrite the input timeline")
+    adapter = adapter_for(path)
+    if adapter == "fcp_xml":
+        timeline = _distinct_clips(timeline)
+    with atomic_path(path) as tmp:
+        if adapter == "s2l_fcpxml":
+            write_fcpxml(timeline, tmp, _picture_size(timeline, path.parent))
+            return path
+        try:
+            otio.adapters.write_to_file(timeline, str(tmp), adapter_name=adapter)
+        except Exception as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise TimelineError(f"{path}: cannot write as {adapter}: {reason}") from e
+        if adapter == "fcp_xml":
+            _finish_fcp7(tmp, _picture_size(timeline, path.parent), path.parent)
+    return path
+
+
+def _finish_fcp7(xml_path: Path, size: tuple[int, int], base: Path) -> None:
+    """Make the FCP7 XML importable by Resolve and Premiere.
+
+    Resolve rejects a sequence whose ``<format>`` is empty (OTIO issue #839), so it gets
+    the sequence's rate and picture size; editors relink by absolute ``file://`` URL, so
+    relative paths are resolved against the timeline's folder.
+    """
+    import xml.etree.ElementTree as ET
+    from urllib.parse import quote, unquote, urlparse
+
+    tree = ET.parse(xml_path)
+    for sequence in tree.getroot().iter("sequence"):
+        video, rate = sequence.find("media/video"), sequence.find("rate")
+        if video is None or rate is None:
+            continue
+        fmt = video.find("format")
+        if fmt is None:
+            fmt = ET.Element("format")
+            video.insert(0, fmt)
+        if fmt.find("samplecharacteristics") is None:
+            chars = ET.SubElement(fmt, "samplecharacteristics")
+            chars.append(ET.fromstring(ET.tostring(rate)))
+            for tag, value in (("width", size[0]), ("height", size[1]), ("anamorphic", "FALSE"),
+                               ("pixelaspectratio", "square"), ("fielddominance", "none")):
+                ET.SubElement(chars, tag).text = str(value)
+    for url in tree.getroot().iter("pathurl"):
+        text = (url.text or "").strip()
+        if text and not urlparse(text).scheme:
+            local = Path(unquote(text))
+            local = local if local.is_absolute() else (base / local).resolve()
+            url.text = "file://localhost" + quote(str(local))
+    ET.indent(tree)
+    body = ET.tostring(tree.getroot(), encoding="unicode")
+    xml_path.write_text(f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n{body}\n')
+
+
+def _distinct_clips(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
+    """A copy whose clips all serialise differently.
+
+    The FCP7 XML writer writes a clip whose OTIO JSON equals an earlier one's as a mere
+    reference to that earlier ``clipitem``, timing included; the picture and sync-sound
+    copies of one shot, or a shot used twice, then collapse onto the first one's timing
+    (and a reference to a clip cut by a transition does not read back at all). The tag
+    is not written to the XML: that writer only emits its own metadata namespace.
+    """
+    timeline = timeline.deepcopy()
+    for number, clip in enumerate(timeline.find_clips()):
+        clip.metadata["s2l_xml_item"] = number
+    return timeline
+
+
+def _picture_size(timeline: otio.schema.Timeline, base: Path) -> tuple[int, int]:
+    """The first readable picture clip's size (FCPXML formats carry one); HD when none reads."""
+    from ..media import probe_video
+    from .shots import media_path
+
+    for clip in timeline.find_clips():
+        path = media_path(clip.media_reference, base)
+        if path is not None and path.is_file():
+            try:
+                info = probe_video(path)
+            except MediaError:
+                continue
+            return info.width, info.height
+    return 1920, 1080

@@ -1,0 +1,412 @@
+"""The main job: dub a whole edit. Plan first (cheap, printable), then run the stages.
+
+plan: read the timeline -> shots -> who is in each -> where the dub speaks -> which
+actors need preparing and training (and what is cached).
+run: per actor, prepare and train (content-keyed, so a second run or a second language
+reuses them), render every segment (skipped when an identical render exists), then
+write the dubbed timeline in the input's format and as .otio.
+A problem with one actor or segment is reported and skipped; the rest of the job runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..artifacts import DigestCache, read_json, stable_key, write_json
+from ..audio.asr import AsrConfig, transcribe
+from ..audio.vad import VadConfig, speech_segments
+from ..dataset.prepare import ClipInput, dataset_dir, prepare_actor
+from ..dataset.store import MANIFEST
+from ..errors import MediaError, S2LError, TimelineError
+from ..face.identity import FaceIdentifier, FaceSample
+from ..face.track import FaceHint
+from ..media import iter_frames, load_audio, probe_video
+from ..progress import NullProgress, Progress
+from ..render.encode import EncodeSettings
+from ..render.engine import ActorRenderer, RenderConfig
+from ..train.config import TrainConfig
+from ..train.config import budget as named_budget
+from ..train.trainer import MODEL_FILE, model_dir, train_actor
+from .actors import SKIP, declared_actor, group_by_face, load_mapping
+from .io import read_timeline, write_timeline
+from .segments import Segment, SegmentConfig, Speech, load_cues, plan_segments, snap_cues_to_speech, write_srt
+from .shots import Shot, Skipped, collect_shots
+from .writeback import QcConfig, RenderedSegment, dubbed_timeline
+
+SAMPLE_RATE = 16000
+# Rough per-unit costs on 2 CPU cores, for the plan's time estimate only.
+_PREPARE_S_PER_FRAME = 1 / 30
+_TRAIN_S_PER_STEP = 0.6
+_EXPERT_S_PER_STEP = 0.4
+_RENDER_S_PER_FRAME = 1 / 15
+
+
+@dataclasses.dataclass(frozen=True)
+class DubConfig:
+    lang: str = "dub"
+    budget: str = "default"
+    steps: int | None = None
+    """Overrides the budget's step count."""
+    audio_offset_s: float = 0.0
+    """Timeline time (seconds from its start) where the dub stem begins."""
+    codec: str = "prores"
+    handle_s: float = 1.0
+    """Footage kept either side of each shot for training (more of the actor to learn from)."""
+    face_samples: int = 5
+    segments: SegmentConfig = SegmentConfig()
+    qc: QcConfig = QcConfig()
+    asr: AsrConfig | None = None
+    """Speech recognition on the stem: cues when no subtitles are given, edges to align them when they are."""
+    train: TrainConfig | None = None
+    """A full training config, instead of the named budget (tests, studios with their own)."""
+
+    def train_config(self) -> TrainConfig:
+        config = self.train or named_budget(self.budget)
+        return dataclasses.replace(config, steps=self.steps) if self.steps else config
+
+
+@dataclasses.dataclass
+class ActorPlan:
+    name: str
+    shots: list[Shot]
+    clips: list[ClipInput]
+    assigned_by: str
+    frames: int
+    """Frames of footage to prepare."""
+    face_hint: FaceHint = FaceHint()
+    dataset_cached: bool = False
+    model_cached: bool = False
+
+
+@dataclasses.dataclass
+class DubPlan:
+    timeline_path: Path
+    audio_path: Path
+    output: Path
+    work: Path
+    config: DubConfig
+    timeline: object
+    rate: float
+    stem: np.ndarray
+    speech_from: str
+    shots: list[Shot]
+    skipped: list[Skipped]
+    actors: dict[str, ActorPlan]
+    segments: list[tuple[Segment, str]]
+    transcript: list[Speech] = dataclasses.field(default_factory=list)
+    estimated_s: float = 0.0
+
+    @property
+    def media_dir(self) -> Path:
+        return self.output.parent / f"{self.output.stem}.media"
+
+
+def default_output(timeline_path: Path, lang: str) -> Path:
+    return timeline_path.with_name(f"{timeline_path.stem}.{lang}{timeline_path.suffix}")
+
+
+def default_work(timeline_path: Path) -> Path:
+    return timeline_path.with_name(f"{timeline_path.stem}.s2l")
+
+
+def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfig(), output: Path | None = None,
+             work: Path | None = None, subtitles: Path | None = None, actors_file: Path | None = None,
+             edl_rate: float | None = None, progress: Progress | None = None) -> DubPlan:
+    progress = progress or NullProgress()
+    timeline_path, audio_path = Path(timeline_path), Path(audio_path)
+    output = Path(output) if output else default_output(timeline_path, config.lang)
+    work = Path(work) if work else default_work(timeline_path)
+    if output.resolve() == timeline_path.resolve():
+        raise TimelineError(f"{output}: refusing to overwrite the input timeline")
+    timeline = read_timeline(timeline_path, edl_rate)
+    shots, skipped = collect_shots(timeline, timeline_path.parent.resolve())
+    if not shots and not skipped:
+        raise TimelineError(f"{timeline_path}: no video clips to dub")
+    rate = shots[0].rate if shots else 25.0
+    shots = _usable_media(shots, skipped, rate)
+
+    stem = load_audio(audio_path, SAMPLE_RATE)
+    timeline_s = timeline.tracks.duration().to_seconds()
+    stem_end = config.audio_offset_s + len(stem) / SAMPLE_RATE
+    if stem_end < timeline_s - 1 / rate:
+        raise TimelineError(f"{audio_path}: dub stem ends at {stem_end:.2f} s of the timeline, which runs "
+                            f"{timeline_s:.2f} s; conform the stem to the edit (or set --audio-offset)")
+
+    # Everything a user can get wrong is read before the slow stages start.
+    mapping = load_mapping(actors_file)
+    cues = load_cues(subtitles, config.audio_offset_s) if subtitles else None
+    by_actor, assigned_by = _assign_actors(shots, skipped, mapping, work, config, progress)
+
+    detected = [Speech(a + config.audio_offset_s, b + config.audio_offset_s)
+                for a, b in speech_segments(stem, SAMPLE_RATE, VadConfig(min_silence_s=0.3))]
+    transcript: list[Speech] = []
+    if config.asr is not None:
+        progress.start(f"transcribing the stem ({config.asr.backend})", None)
+        transcript = [Speech(u.start_s + config.audio_offset_s, u.end_s + config.audio_offset_s, u.text)
+                      for u in transcribe(stem, config.asr)]
+    if cues:
+        edges = transcript or detected
+        speech = snap_cues_to_speech(cues, edges, config.segments.cue_snap_s)
+        speech_from = (f"subtitles ({Path(subtitles).name}, edges snapped to "
+                       f"{'the transcript' if transcript else 'detected speech'})")
+    elif transcript:
+        speech, speech_from = transcript, f"a transcript of the dub stem ({config.asr.backend})"
+    else:
+        speech, speech_from = detected, "speech detection on the dub stem (Silero VAD)"
+
+    actor_of = {shot.index: name for name, members in by_actor.items() for shot in members}
+    segments = [(seg, actor_of[seg.shot.index])
+                for seg in plan_segments(speech, [s for s in shots if s.index in actor_of], config.segments)]
+    speaking = sorted({actor for _, actor in segments})
+    actors = {}
+    for name in speaking:
+        hint = FaceHint.parse(mapping.faces.get(name)) if name in mapping.faces else FaceHint()
+        clips, frames = _training_clips(by_actor[name], config.handle_s)
+        actors[name] = ActorPlan(name, by_actor[name], clips, assigned_by[name], frames, hint)
+        _mark_cached(actors[name], work, config)
+    plan = DubPlan(timeline_path, audio_path, output, work, config, timeline, rate, stem, speech_from, shots,
+                   skipped, actors, segments, transcript)
+    plan.estimated_s = _estimate(plan)
+    return plan
+
+
+def run_dub(plan: DubPlan, progress: Progress | None = None) -> dict:
+    progress = progress or NullProgress()
+    started = time.monotonic()
+    config = plan.config
+    failures: list[str] = []
+    renders: list[RenderedSegment] = []
+    reused = 0
+    train_config = config.train_config()
+    for actor in plan.actors.values():
+        segments = [seg for seg, name in plan.segments if name == actor.name]
+        try:
+            dataset = prepare_actor(actor.clips, actor.name, plan.work, face_hint=actor.face_hint, progress=progress)
+            folder = model_dir(plan.work, actor.name)
+            if not _model_ready(folder, dataset.manifest, train_config):
+                train_actor(dataset.root, folder, train_config, progress)
+            renderer = ActorRenderer(dataset.root, folder)
+        except S2LError as e:
+            failures.append(f"actor {actor.name}: {e}")
+            progress.log(f"actor {actor.name} skipped: {e}")
+            continue
+        for seg in segments:
+            try:
+                rendered, was_cached = _render_segment(plan, renderer, actor.name, seg, progress)
+            except S2LError as e:
+                failures.append(f"{seg.shot.name} frames {seg.start}-{seg.stop}: {e}")
+                progress.log(f"{seg.shot.name}: segment skipped: {e}")
+                continue
+            reused += was_cached
+            renders.append(rendered)
+
+    progress.start("writing timeline", None)
+    stem_s = len(plan.stem) / SAMPLE_RATE
+    timeline, flagged = dubbed_timeline(plan.timeline, renders, plan.audio_path, stem_s, config.audio_offset_s,
+                                        config.lang, plan.output.parent, plan.rate, config.qc)
+    outputs = [write_timeline(timeline, plan.output, protect=(plan.timeline_path,))]
+    if plan.transcript:
+        outputs.append(write_srt(plan.transcript, plan.output.with_suffix(".srt"), config.audio_offset_s))
+    if plan.output.suffix.lower() != ".otio":
+        outputs.append(write_timeline(timeline, plan.output.with_suffix(".otio"), protect=(plan.timeline_path,)))
+    summary = {
+        "format": "s2l-dub-job.1",
+        "s2l_dub_version": __version__,
+        "timeline": str(plan.timeline_path.resolve()),
+        "audio": str(plan.audio_path.resolve()),
+        "outputs": [str(p.resolve()) for p in outputs],
+        "lang": config.lang,
+        "speech_from": plan.speech_from,
+        "actors": {name: {"shots": [s.name for s in a.shots], "assigned_by": a.assigned_by}
+                   for name, a in plan.actors.items()},
+        "segments_planned": len(plan.segments),
+        "segments_rendered": len(renders) - reused,
+        "segments_reused": reused,
+        "qc_flagged": flagged,
+        "skipped_clips": [dataclasses.asdict(s) for s in plan.skipped],
+        "failures": failures,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    write_json(plan.output.with_name(plan.output.name + ".s2l.json"), summary)
+    return summary
+
+
+def _usable_media(shots: list[Shot], skipped: list[Skipped], rate: float) -> list[Shot]:
+    """Shots whose media can be read at the timeline's rate and hold the clip's frames."""
+    usable = []
+    for shot in shots:
+        try:
+            info = probe_video(shot.media)
+        except MediaError as e:
+            skipped.append(Skipped(shot.name, shot.track_name, f"unreadable media: {e}"))
+            continue
+        if info.is_variable_rate:
+            skipped.append(Skipped(shot.name, shot.track_name, f"{shot.media.name} has a variable frame rate"))
+            continue
+        if abs(float(info.frame_rate) - rate) > 1e-3:
+            skipped.append(Skipped(shot.name, shot.track_name,
+                                   f"{shot.media.name} is {float(info.frame_rate):.3f} fps in a {rate:.3f} fps "
+                                   "timeline (speed change)"))
+            continue
+        first, last = shot.source_frame(shot.start), shot.source_frame(shot.stop)
+        if first < 0 or last > info.frame_count:
+            skipped.append(Skipped(shot.name, shot.track_name,
+                                   f"uses frames {first}-{last} of {shot.media.name}, which has {info.frame_count}"))
+            continue
+        usable.append(shot)
+    return usable
+
+
+def _assign_actors(shots, skipped, mapping, work: Path, config: DubConfig, progress: Progress):
+    by_actor: dict[str, list[Shot]] = {}
+    assigned_by: dict[str, str] = {}
+    undeclared = []
+    for shot in shots:
+        name = declared_actor(shot, mapping)
+        if name == SKIP:
+            skipped.append(Skipped(shot.name, shot.track_name, "marked to be left alone"))
+        elif name:
+            by_actor.setdefault(name, []).append(shot)
+            assigned_by.setdefault(name, "timeline metadata or --actors mapping")
+        else:
+            undeclared.append(shot)
+    if not undeclared:
+        return by_actor, assigned_by
+    samples: dict[int, FaceSample] = {}
+    cache_path = work / "faces.json"
+    cache = read_json(cache_path) if cache_path.exists() else {}
+    digests = DigestCache(work / "digests.json")
+    identifier = None
+    progress.start("finding faces", len(undeclared))
+    for shot in undeclared:
+        key = stable_key(digests.digest(shot.media), shot.source_frame(shot.start), shot.source_frame(shot.stop),
+                         config.face_samples, __version__)
+        if key not in cache:
+            identifier = identifier or FaceIdentifier()
+            sample = identifier.sample(_sample_frames(shot, config.face_samples))
+            cache[key] = None if sample is None else {
+                "descriptor": sample.descriptor.tolist(), "frames_with_face": sample.frames_with_face,
+                "frames_sampled": sample.frames_sampled, "most_faces": sample.most_faces}
+        entry = cache[key]
+        progress.advance()
+        if entry is None:
+            skipped.append(Skipped(shot.name, shot.track_name, "no face found"))
+            continue
+        if entry["most_faces"] > 1:
+            progress.log(f"{shot.name}: several faces in shot; following the largest (name the actor with "
+                         "--actors and a [faces] hint to choose)")
+        samples[shot.index] = FaceSample(np.array(entry["descriptor"]), entry["frames_with_face"],
+                                         entry["frames_sampled"], entry["most_faces"])
+    write_json(cache_path, cache)
+    names = group_by_face(samples, set(by_actor))
+    for shot in undeclared:
+        if shot.index in names:
+            by_actor.setdefault(names[shot.index], []).append(shot)
+            assigned_by.setdefault(names[shot.index], "face grouping")
+    return by_actor, assigned_by
+
+
+def _sample_frames(shot: Shot, count: int) -> list[np.ndarray]:
+    info = probe_video(shot.media)
+    first, last = shot.source_frame(shot.start), shot.source_frame(shot.stop) - 1
+    frames = []
+    for index in sorted(set(np.linspace(first, last, count).round().astype(int).tolist())):
+        frames.extend(iter_frames(info, index, index + 1))
+    return frames
+
+
+def _training_clips(shots: list[Shot], handle_s: float) -> tuple[list[ClipInput], int]:
+    """Each media file's used ranges, widened by the handle and merged where they touch."""
+    spans: dict[Path, list[list[int]]] = {}
+    for shot in shots:
+        handle = round(handle_s * shot.rate)
+        count = probe_video(shot.media).frame_count
+        span = [max(0, shot.source_frame(shot.start) - handle), min(count, shot.source_frame(shot.stop) + handle)]
+        spans.setdefault(shot.media, []).append(span)
+    clips, frames = [], 0
+    for media, ranges in spans.items():
+        merged: list[list[int]] = []
+        for a, b in sorted(ranges):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        clips.extend(ClipInput(media, f"f{a}-f{b}") for a, b in merged)
+        frames += sum(b - a for a, b in merged)
+    return clips, frames
+
+
+def _model_ready(folder: Path, manifest: dict, train_config) -> bool:
+    meta_path = (folder / MODEL_FILE).with_suffix(".json")
+    if not meta_path.exists():
+        return False
+    meta = read_json(meta_path)
+    # Compared as JSON: the stored config has lists where the dataclass has tuples.
+    wanted = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(
+        train_config, steps=0, checkpoint_every=0, preview_every=0, log_every=0))))
+    have = dict(meta.get("config", {}), steps=0, checkpoint_every=0, preview_every=0, log_every=0)
+    return (meta.get("dataset_key") == stable_key(manifest.get("stages")) and meta.get("steps", 0) >= train_config.steps
+            and have == wanted and meta.get("s2l_dub_version") == __version__)
+
+
+def _mark_cached(actor: ActorPlan, work: Path, config: DubConfig) -> None:
+    manifest_path = dataset_dir(work, actor.name) / MANIFEST
+    if not manifest_path.exists():
+        return
+    manifest = read_json(manifest_path)
+    planned = sorted((str(c.path.resolve()), c.range_text) for c in actor.clips)
+    prepared = sorted((c["path"], c.get("range_text")) for c in manifest.get("clips", []))
+    actor.dataset_cached = planned == prepared
+    actor.model_cached = actor.dataset_cached and _model_ready(model_dir(work, actor.name), manifest,
+                                                               config.train_config())
+
+
+def _render_segment(plan: DubPlan, renderer: ActorRenderer, actor: str, seg: Segment, progress: Progress):
+    config = plan.config
+    shot = seg.shot
+    # The segment's stretch of the stem; silence where the stem does not reach.
+    count = round(seg.frames / plan.rate * SAMPLE_RATE)
+    first = round((seg.start / plan.rate - config.audio_offset_s) * SAMPLE_RATE)
+    audio = np.zeros(count, np.float32)
+    lo, hi = max(0, first), min(len(plan.stem), first + count)
+    if hi > lo:
+        audio[lo - first:hi - first] = plan.stem[lo:hi]
+    source = (shot.source_frame(seg.start), shot.source_frame(seg.stop))
+    render_config = RenderConfig(encode=EncodeSettings(codec=config.codec), fit="pad")
+    key = stable_key(renderer.model_id, str(shot.media), source, hashlib.blake2b(audio.tobytes(), digest_size=12).hexdigest(),
+                     dataclasses.asdict(render_config), __version__)
+    suffix = ".mov" if config.codec == "prores" else ".mp4"
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", shot.name).strip("_") or "clip"
+    target = plan.media_dir / f"{safe_name}_{seg.start:06d}-{seg.stop:06d}_{actor}{suffix}"
+    sidecar_path = target.with_suffix(target.suffix + ".json")
+    if target.exists() and sidecar_path.exists():
+        sidecar = read_json(sidecar_path)
+        if sidecar.get("job_key") == key:
+            return RenderedSegment(seg, actor, target, sidecar), True
+    sidecar = renderer.render(shot.media, audio, target, render_config, f"f{source[0]}-f{source[1]}", progress)
+    if sidecar["frames"] != seg.frames:
+        raise S2LError(f"rendered {sidecar['frames']} frames for a {seg.frames}-frame segment")
+    sidecar["job_key"] = key
+    sidecar["timeline_frames"] = [seg.start, seg.stop]
+    write_json(sidecar_path, sidecar)
+    return RenderedSegment(seg, actor, target, sidecar), False
+
+
+def _estimate(plan: DubPlan) -> float:
+    train = plan.config.train_config()
+    seconds = 0.0
+    for actor in plan.actors.values():
+        if not actor.dataset_cached:
+            seconds += actor.frames * _PREPARE_S_PER_FRAME
+        if not actor.model_cached:
+            seconds += train.steps * _TRAIN_S_PER_STEP + train.expert_steps * _EXPERT_S_PER_STEP
+    seconds += sum(seg.frames for seg, _ in plan.segments) * _RENDER_S_PER_FRAME
+    return seconds

@@ -1,0 +1,124 @@
+"""Dialogue segments: where on the timeline a shot's mouth must speak the dub.
+
+Speech comes from the new language's subtitle cues (SRT, WebVTT, TTML...) or, without
+them, from speech detection on the dub stem. Each speech interval is cut to the frames
+where a shot is visible, padded so lips can part before the first sound, merged with
+close neighbours, and stretched to the shot's edge when only a sliver would remain, so
+that the cut between original and dubbed picture falls on an edit or in a pause.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from ..artifacts import atomic_path
+from ..errors import TimelineError
+from .shots import Shot
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentConfig:
+    pad_s: float = 0.2
+    """Lead-in and tail around speech: lips move before the sound starts and after it ends."""
+    merge_gap_s: float = 0.6
+    """Two segments of one shot closer than this become one (no cut in a short pause)."""
+    snap_to_edit_s: float = 0.5
+    """A segment ending this close to its shot's edge extends to the edge."""
+    min_speech_s: float = 0.08
+    """Speech overlapping a shot by less than this (a word across a cut) is ignored."""
+    cue_snap_s: float = 0.4
+    """Cue edges move to detected speech edges this close, correcting drifted subtitles."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Speech:
+    start_s: float
+    end_s: float
+    text: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    shot: Shot
+    start: int
+    stop: int
+    """Timeline frames [start, stop) at the shot's rate."""
+    text: str = ""
+
+    @property
+    def frames(self) -> int:
+        return self.stop - self.start
+
+
+def load_cues(path: Path, offset_s: float = 0.0) -> list[Speech]:
+    """Subtitle cues as timeline-time speech (``offset_s``: where the dub stem starts)."""
+    import pysubs2
+
+    path = Path(path)
+    if not path.is_file():
+        raise TimelineError(f"{path}: subtitle file not found")
+    try:
+        subs = pysubs2.load(str(path))
+    except (pysubs2.exceptions.Pysubs2Error, UnicodeDecodeError, ValueError) as e:
+        raise TimelineError(f"{path}: unreadable subtitles ({type(e).__name__}: {e})") from e
+    cues = [Speech(event.start / 1000 + offset_s, event.end / 1000 + offset_s, event.plaintext.replace("\n", " "))
+            for event in subs if not event.is_comment and event.end > event.start]
+    if not cues:
+        raise TimelineError(f"{path}: no subtitle cues found")
+    return sorted(cues, key=lambda c: c.start_s)
+
+
+def write_srt(cues: list[Speech], target: Path, offset_s: float = 0.0) -> Path:
+    """Cues (timeline time) as SRT in the stem's time, for the editor to correct and re-use."""
+    import pysubs2
+
+    subs = pysubs2.SSAFile()
+    for cue in cues:
+        subs.append(pysubs2.SSAEvent(start=round((cue.start_s - offset_s) * 1000),
+                                     end=round((cue.end_s - offset_s) * 1000), text=cue.text))
+    with atomic_path(target) as tmp:
+        subs.save(str(tmp), format_="srt")
+    return target
+
+
+def snap_cues_to_speech(cues: list[Speech], detected: list[Speech], tolerance_s: float) -> list[Speech]:
+    """Move each cue edge to the nearest detected speech edge within ``tolerance_s``."""
+    starts = [d.start_s for d in detected]
+    ends = [d.end_s for d in detected]
+
+    def nearest(value: float, candidates: list[float]) -> float:
+        best = min(candidates, key=lambda c: abs(c - value), default=value)
+        return best if abs(best - value) <= tolerance_s else value
+
+    snapped = []
+    for cue in cues:
+        start, end = nearest(cue.start_s, starts), nearest(cue.end_s, ends)
+        snapped.append(dataclasses.replace(cue, start_s=start, end_s=end) if end > start else cue)
+    return snapped
+
+
+def plan_segments(speech: list[Speech], shots: list[Shot], config: SegmentConfig = SegmentConfig()) -> list[Segment]:
+    segments: list[Segment] = []
+    for shot in shots:
+        rate = shot.rate
+        pad = round(config.pad_s * rate)
+        snap = round(config.snap_to_edit_s * rate)
+        for lo, hi in shot.visible:
+            spans: list[list] = []
+            for item in speech:
+                core_a, core_b = math.floor(item.start_s * rate), math.ceil(item.end_s * rate)
+                if min(core_b, hi) - max(core_a, lo) < max(1, round(config.min_speech_s * rate)):
+                    continue
+                a, b = max(lo, core_a - pad), min(hi, core_b + pad)
+                if spans and a - spans[-1][1] < round(config.merge_gap_s * rate):
+                    spans[-1][1] = max(spans[-1][1], b)
+                    spans[-1][2] = f"{spans[-1][2]} {item.text}".strip()
+                else:
+                    spans.append([a, b, item.text])
+            for a, b, text in spans:
+                a = lo if a - lo <= snap else a
+                b = hi if hi - b <= snap else b
+                segments.append(Segment(shot, a, b, text))
+    return sorted(segments, key=lambda s: (s.start, s.shot.track_index))

@@ -1,0 +1,161 @@
+"""The picture clips of an edit that can be dubbed, and where each is actually seen.
+
+A *shot* is one video clip with a file behind it. Its *visible* frames are those not
+under a transition (a dissolve mixes two pictures, so a new mouth there would show
+through) and not covered by a clip on a higher video track. Everything is counted in
+frames at the clip's rate, which must be the timeline's rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import opentimelineio as otio
+
+DUB_TRACK_PREFIX = "S2L "
+"""Tracks s2l-dub adds; they are never read back as shots."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Shot:
+    index: int
+    name: str
+    track_name: str
+    track_index: int
+    media: Path
+    rate: float
+    start: int
+    """First timeline frame of the clip (timeline start = frame 0)."""
+    stop: int
+    source_first_frame: int
+    """Frame of the media file (counted from its first frame) shown at ``start``."""
+    visible: tuple[tuple[int, int], ...]
+    """Timeline frame ranges [a, b) where this clip is what the viewer sees, outside transitions."""
+    metadata: dict
+    marker_names: tuple[str, ...]
+
+    def source_frame(self, timeline_frame: int) -> int:
+        return self.source_first_frame + (timeline_frame - self.start)
+
+    @property
+    def duration_frames(self) -> int:
+        return self.stop - self.start
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    name: str
+    track_name: str
+    reason: str
+
+
+def timeline_rate(timeline: otio.schema.Timeline) -> float:
+    for clip in timeline.find_clips():
+        if clip.source_range is not None:
+            return clip.source_range.duration.rate
+    return timeline.duration().rate
+
+
+def media_path(reference, base_dir: Path) -> Path | None:
+    """The local file behind an ExternalReference (absolute, file:// or relative to the timeline)."""
+    if not isinstance(reference, otio.schema.ExternalReference) or not reference.target_url:
+        return None
+    url = reference.target_url
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        path = Path(unquote(parsed.path))
+    elif parsed.scheme and len(parsed.scheme) > 1:
+        return None  # http(s) and other remote references: nothing local to read
+    else:
+        path = Path(unquote(url))
+    return path if path.is_absolute() else (base_dir / path)
+
+
+def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[Shot], list[Skipped]]:
+    """Every dubbable picture clip, and every clip left alone with its reason."""
+    rate = timeline_rate(timeline)
+    shots: list[Shot] = []
+    skipped: list[Skipped] = []
+    video_tracks = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Video]
+    covered_above: list[list[tuple[int, int]]] = []
+    for track in video_tracks:
+        covered_above.append([_frames(track.range_of_child(item), rate) for item in track
+                              if isinstance(item, (otio.schema.Clip, otio.schema.Stack)) and item.enabled])
+
+    for t_index, track in enumerate(video_tracks):
+        if track.name.startswith(DUB_TRACK_PREFIX) or not track.enabled:
+            continue
+        higher = [span for spans in covered_above[t_index + 1:] for span in spans]
+        items = list(track)
+        for position, item in enumerate(items):
+            name = item.name or f"{track.name} item {position + 1}"
+            if isinstance(item, (otio.schema.Gap, otio.schema.Transition)):
+                continue
+            if isinstance(item, (otio.schema.Stack, otio.schema.Track)):
+                skipped.append(Skipped(name, track.name, "nested sequence (compound clip); not dubbed"))
+                continue
+            if not isinstance(item, otio.schema.Clip) or not item.enabled:
+                continue
+            if any(isinstance(effect, otio.schema.TimeEffect) for effect in item.effects):
+                skipped.append(Skipped(name, track.name, "speed change or freeze frame; not dubbed"))
+                continue
+            path = media_path(item.media_reference, base_dir)
+            if path is None:
+                skipped.append(Skipped(name, track.name, "no media reference (offline or generated clip)"))
+                continue
+            if not path.is_file():
+                skipped.append(Skipped(name, track.name, f"media offline: {path} not found"))
+                continue
+            clip_rate = item.source_range.duration.rate if item.source_range else rate
+            if abs(clip_rate - rate) > 1e-6:
+                skipped.append(Skipped(name, track.name, f"clip at {clip_rate:g} fps in a {rate:g} fps timeline"))
+                continue
+            start, stop = _frames(track.range_of_child(item), rate)
+            lo, hi = start, stop
+            if position > 0 and isinstance(items[position - 1], otio.schema.Transition):
+                lo = start + items[position - 1].out_offset.rescaled_to(rate).to_frames()
+            if position + 1 < len(items) and isinstance(items[position + 1], otio.schema.Transition):
+                hi = stop - items[position + 1].in_offset.rescaled_to(rate).to_frames()
+            visible = _subtract([(lo, hi)] if hi > lo else [], higher)
+            shots.append(Shot(
+                index=len(shots), name=name, track_name=track.name, track_index=t_index, media=path.resolve(),
+                rate=rate, start=start, stop=stop,
+                source_first_frame=_source_first_frame(item, rate),
+                visible=tuple(visible), metadata=dict(item.metadata.get("s2l", {}) or {}),
+                marker_names=tuple(m.name for m in item.markers),
+            ))
+    return shots, skipped
+
+
+def _frames(time_range: otio.opentime.TimeRange, rate: float) -> tuple[int, int]:
+    start = time_range.start_time.rescaled_to(rate).to_frames()
+    return start, start + time_range.duration.rescaled_to(rate).to_frames()
+
+
+def _source_first_frame(clip: otio.schema.Clip, rate: float) -> int:
+    """The media frame (from the file's first frame) at the clip's in point.
+
+    Source times are in the media's own clock, which starts at its timecode when the
+    editor reports one (available_range); our decoder counts from the first frame.
+    """
+    source = clip.source_range.start_time.rescaled_to(rate).to_frames()
+    available = clip.media_reference.available_range if clip.media_reference else None
+    origin = available.start_time.rescaled_to(rate).to_frames() if available is not None else 0
+    return source - origin
+
+
+def _subtract(spans: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    for h0, h1 in holes:
+        kept = []
+        for a, b in spans:
+            if h1 <= a or h0 >= b:
+                kept.append((a, b))
+                continue
+            if a < h0:
+                kept.append((a, h0))
+            if h1 < b:
+                kept.append((h1, b))
+        spans = kept
+    return spans
