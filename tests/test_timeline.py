@@ -1,6 +1,5 @@
 """The main job on timelines built around the real sample footage (two actors, a gap, a dissolve)."""
 
-import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -220,3 +219,25 @@ def test_cli_dry_run_prints_the_plan(project25, capsys):
     text = out.out + out.err
     assert "actor_1" in text and "4 segments" in text
     assert not project25.timeline.with_name("project.fr.otio").exists()
+
+
+def test_edl_needs_a_rate_and_distrusts_dissolve_sources(project25, tmp_path, capsys):
+    timeline = read_timeline(project25.timeline)
+    del timeline.tracks[1]  # an EDL holds the picture track
+    edl = write_timeline(timeline, project25.timeline.parent / "edit.edl")
+    assert main([str(edl), "--audio", str(project25.stem), "--dry-run"]) == 2
+    assert "EDL carries no frame rate" in capsys.readouterr().err
+    plan = plan_dub(edl, project25.stem, DubConfig(lang="fr"), edl_rate=25)
+    assert [(s.name, s.start, s.stop, s.source_first_frame) for s in plan.shots] == \
+        [("de_1", 0, 125, 0), ("may_1", 125, 187, 0), ("de_2", 212, 315, 150), ("de_3", 387, 500, 300)]
+    assert "dissolve in an EDL" in {s.name: s.reason for s in plan.skipped}["may_2"]
+
+
+def test_speech_detection_leaves_torch_threads_alone():
+    import torch
+
+    from s2l_dub.audio.vad import VadConfig, speech_segments
+
+    torch.set_num_threads(2)
+    speech_segments(np.zeros(16000, np.float32), 16000, VadConfig())
+    assert torch.get_num_threads() == 2  # silero_vad's import drops it to 1, halving training speed

@@ -2,9 +2,9 @@
 
 Exports the current timeline as OTIO (Resolve 18.5 or later), asks for the dub stem,
 the language and optional subtitles, runs `s2l-dub`, imports the dubbed timeline into
-the media pool and puts every QC point on it as a red marker. Scripting from the
-Workspace menu needs Resolve Studio (or Resolve 21.1 and later); with Resolve Free, see
-README.md for the same round trip by hand.
+the media pool and puts every QC point on it as a red marker. From Resolve 21.1, Python
+scripting needs Resolve Studio; with Resolve Free, README.md gives the same round trip
+by hand.
 """
 
 from __future__ import annotations

@@ -21,9 +21,14 @@ def speech_segments(samples: np.ndarray, sample_rate: int, config: VadConfig) ->
     """(start_s, end_s) of each speech segment in 16 kHz mono samples."""
     try:
         import torch
+
+        threads = torch.get_num_threads()
         from silero_vad import get_speech_timestamps, load_silero_vad
     except ImportError as e:
         raise BackendUnavailableError(f"speech detection needs silero-vad and torch ({e})") from e
+    # Importing silero_vad sets torch to one thread for the whole process, which would
+    # halve training and rendering speed in any job that detects speech first.
+    torch.set_num_threads(threads)
     model = load_silero_vad()
     stamps = get_speech_timestamps(
         torch.from_numpy(np.ascontiguousarray(samples, np.float32)), model, threshold=config.threshold,

@@ -79,7 +79,9 @@ def sample_project_command(console, samples, output, rate):
     from ..timeline.sample import build_sample_project
 
     project = build_sample_project(samples, output, Fraction(25) if rate == "25" else Fraction(24000, 1001))
-    console.print(f"{project.timeline}\n{project.stem}\n{project.subtitles}")
+    console.print(str(project.timeline))
+    for lang, stem in project.stems.items():
+        console.print(f"{stem}  {project.subtitle_files[lang]}")
 
 
 def _offset_seconds(text: str, timeline_path: Path, edl_rate: float | None) -> float:
@@ -145,3 +147,30 @@ def watch_command(console, folder, once, interval):
         else:
             console.print(f"watching {folder} (Ctrl-C to stop)")
             watch(folder, config, progress)
+
+
+@click.command("batch")
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", default=None, help="Ray cluster address (default: start a local Ray instance).")
+@click.option("--dry-run", is_flag=True, help="Validate the recipe, plan every job and list the tasks.")
+@click.pass_obj
+def batch_command(console, recipe, executor, address, dry_run):
+    """Dub every project of a recipe into every language; re-running resumes where it stopped."""
+    from ..batch.run import run_batch
+
+    with RichProgress(console) as progress:
+        report = run_batch(recipe, executor, address, dry_run, progress)
+    if dry_run:
+        for task in report["tasks"]:
+            console.print(f"{task['id']}")
+        for job, error in report["failed"].items():
+            console.print(f"[red]cannot run[/] {job}: {error}")
+        return
+    for job in report["jobs"]:
+        state = "done" if job["ok"] else "[red]failed[/]"
+        console.print(f"{job['project']} / {job['lang']}: {state}, {job['rendered']} rendered, {job['reused']} reused, "
+                      f"{job['qc_flagged']} flagged")
+    for failure in report["failures"]:
+        console.print(f"[red]failed:[/] {failure['job']}: {failure['error']}")
+    console.print(f"report: {report['html']}")

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from .. import __version__
 from ..errors import S2LError
-from .dub import dub_command, sample_project_command, watch_command
+from .dub import batch_command, dub_command, sample_project_command, watch_command
 from .prepare import prepare_command
 from .render import render_command
 from .train import eval_command, train_command
@@ -42,6 +42,7 @@ cli.add_command(render_command)
 cli.add_command(dub_command)
 cli.add_command(sample_project_command)
 cli.add_command(watch_command)
+cli.add_command(batch_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,9 +84,9 @@ def declared_actor(shot: Shot, mapping: ActorMapping) -> str | None:
     return mapping.lookup(shot)
 
 
-def group_by_face(samples: dict[int, FaceSample], taken: set[str],
-                  threshold: float = SAME_PERSON_DISTANCE) -> dict[int, str]:
-    """Name each face group ``actor_N`` (in order of first appearance), avoiding ``taken`` names."""
+def group_by_face(samples: dict[int, FaceSample], taken: set[str], threshold: float = SAME_PERSON_DISTANCE,
+                  prefix: str = "") -> dict[int, str]:
+    """Name each face group ``PREFIXactor_N`` (in order of first appearance), avoiding ``taken`` names."""
     ids = sorted(samples)
     if not ids:
         return {}
@@ -95,7 +95,7 @@ def group_by_face(samples: dict[int, FaceSample], taken: set[str],
     counter = 0
     for label in range(int(labels.max()) + 1):
         counter += 1
-        while f"actor_{counter}" in taken:
+        while f"{prefix}actor_{counter}" in taken:
             counter += 1
-        names[label] = f"actor_{counter}"
+        names[label] = f"{prefix}actor_{counter}"
     return {shot_id: names[int(label)] for shot_id, label in zip(ids, labels)}

@@ -39,7 +39,7 @@ from .actors import SKIP, declared_actor, group_by_face, load_mapping
 from .io import read_timeline, write_timeline
 from .segments import Segment, SegmentConfig, Speech, load_cues, plan_segments, snap_cues_to_speech, write_srt
 from .shots import Shot, Skipped, collect_shots
-from .writeback import QcConfig, RenderedSegment, dubbed_timeline
+from .writeback import QcConfig, RenderedSegment, dubbed_timeline, qc_reasons
 
 SAMPLE_RATE = 16000
 # Rough per-unit costs on 2 CPU cores, for the plan's time estimate only.
@@ -63,6 +63,8 @@ class DubConfig:
     face_samples: int = 5
     segments: SegmentConfig = SegmentConfig()
     qc: QcConfig = QcConfig()
+    actor_prefix: str = ""
+    """Put before face-grouped actor names (``ep01.actor_1``), so projects sharing a cache do not collide."""
     asr: AsrConfig | None = None
     """Speech recognition on the stem: cues when no subtitles are given, edges to align them when they are."""
     train: TrainConfig | None = None
@@ -131,6 +133,8 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     if not shots and not skipped:
         raise TimelineError(f"{timeline_path}: no video clips to dub")
     rate = shots[0].rate if shots else 25.0
+    if timeline_path.suffix.lower() == ".edl":
+        shots = _without_edl_dissolve_targets(shots, skipped)
     shots = _usable_media(shots, skipped, rate)
 
     stem = load_audio(audio_path, SAMPLE_RATE)
@@ -181,33 +185,45 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
 def run_dub(plan: DubPlan, progress: Progress | None = None) -> dict:
     progress = progress or NullProgress()
     started = time.monotonic()
-    config = plan.config
     failures: list[str] = []
     renders: list[RenderedSegment] = []
     reused = 0
-    train_config = config.train_config()
     for actor in plan.actors.values():
-        segments = [seg for seg, name in plan.segments if name == actor.name]
         try:
-            dataset = prepare_actor(actor.clips, actor.name, plan.work, face_hint=actor.face_hint, progress=progress)
-            folder = model_dir(plan.work, actor.name)
-            if not _model_ready(folder, dataset.manifest, train_config):
-                train_actor(dataset.root, folder, train_config, progress)
-            renderer = ActorRenderer(dataset.root, folder)
+            renderer = ready_actor(plan.work, actor.name, actor.clips, actor.face_hint, plan.config.train_config(),
+                                   progress)
         except S2LError as e:
             failures.append(f"actor {actor.name}: {e}")
             progress.log(f"actor {actor.name} skipped: {e}")
             continue
-        for seg in segments:
+        for seg in [seg for seg, name in plan.segments if name == actor.name]:
             try:
-                rendered, was_cached = _render_segment(plan, renderer, actor.name, seg, progress)
+                rendered, was_cached = render_segment(plan, renderer, actor.name, seg, progress)
             except S2LError as e:
                 failures.append(f"{seg.shot.name} frames {seg.start}-{seg.stop}: {e}")
                 progress.log(f"{seg.shot.name}: segment skipped: {e}")
                 continue
             reused += was_cached
             renders.append(rendered)
+    return assemble(plan, renders, failures, reused, time.monotonic() - started, progress)
 
+
+def ready_actor(work: Path, name: str, clips: list[ClipInput], face_hint: FaceHint, train_config: TrainConfig,
+                progress: Progress | None = None) -> ActorRenderer:
+    """Prepare and train an actor (each only when its inputs changed) and load it for rendering."""
+    progress = progress or NullProgress()
+    dataset = prepare_actor(clips, name, work, face_hint=face_hint, progress=progress)
+    folder = model_dir(work, name)
+    if not _model_ready(folder, dataset.manifest, train_config):
+        train_actor(dataset.root, folder, train_config, progress)
+    return ActorRenderer(dataset.root, folder)
+
+
+def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str], reused: int, seconds: float,
+             progress: Progress | None = None) -> dict:
+    """Write the dubbed timeline (input format and .otio) and the job summary beside it."""
+    progress = progress or NullProgress()
+    config = plan.config
     progress.start("writing timeline", None)
     stem_s = len(plan.stem) / SAMPLE_RATE
     timeline, flagged = dubbed_timeline(plan.timeline, renders, plan.audio_path, stem_s, config.audio_offset_s,
@@ -231,12 +247,35 @@ def run_dub(plan: DubPlan, progress: Progress | None = None) -> dict:
         "segments_rendered": len(renders) - reused,
         "segments_reused": reused,
         "qc_flagged": flagged,
+        "segments": [{
+            "clip": r.segment.shot.name, "actor": r.actor, "timeline_frames": [r.segment.start, r.segment.stop],
+            "source": str(r.segment.shot.media), "source_frames": r.sidecar["source"]["frames"],
+            "media": str(r.media.resolve()), "text": r.segment.text, "scores": r.sidecar.get("scores", {}),
+            "qc": qc_reasons(r.sidecar, config.qc),
+        } for r in sorted(renders, key=lambda r: r.segment.start)],
         "skipped_clips": [dataclasses.asdict(s) for s in plan.skipped],
         "failures": failures,
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(seconds, 1),
     }
     write_json(plan.output.with_name(plan.output.name + ".s2l.json"), summary)
     return summary
+
+
+def _without_edl_dissolve_targets(shots: list[Shot], skipped: list[Skipped]) -> list[Shot]:
+    """Shots that do not start under a dissolve, when the edit came from an EDL.
+
+    A CMX 3600 dissolve event names its incoming clip only in comments, and the EDL
+    reader gives that clip the outgoing clip's media: dubbing it would put the wrong face
+    in the shot. Cuts-only EDLs are unaffected.
+    """
+    kept = []
+    for shot in shots:
+        if shot.visible and shot.visible[0][0] > shot.start:
+            skipped.append(Skipped(shot.name, shot.track_name, "starts under a dissolve in an EDL, whose source "
+                                   "media cannot be trusted; export .otio or FCP7 XML to dub it"))
+        else:
+            kept.append(shot)
+    return kept
 
 
 def _usable_media(shots: list[Shot], skipped: list[Skipped], rate: float) -> list[Shot]:
@@ -306,7 +345,7 @@ def _assign_actors(shots, skipped, mapping, work: Path, config: DubConfig, progr
         samples[shot.index] = FaceSample(np.array(entry["descriptor"]), entry["frames_with_face"],
                                          entry["frames_sampled"], entry["most_faces"])
     write_json(cache_path, cache)
-    names = group_by_face(samples, set(by_actor))
+    names = group_by_face(samples, set(by_actor), prefix=config.actor_prefix)
     for shot in undeclared:
         if shot.index in names:
             by_actor.setdefault(names[shot.index], []).append(shot)
@@ -369,7 +408,9 @@ def _mark_cached(actor: ActorPlan, work: Path, config: DubConfig) -> None:
                                                                config.train_config())
 
 
-def _render_segment(plan: DubPlan, renderer: ActorRenderer, actor: str, seg: Segment, progress: Progress):
+def render_segment(plan: DubPlan, renderer: ActorRenderer | None, actor: str, seg: Segment,
+                   progress: Progress | None = None) -> tuple[RenderedSegment, bool]:
+    """Render one segment, or reuse an identical earlier render. Without a renderer, only reuse."""
     config = plan.config
     shot = seg.shot
     # The segment's stretch of the stem; silence where the stem does not reach.
@@ -381,8 +422,9 @@ def _render_segment(plan: DubPlan, renderer: ActorRenderer, actor: str, seg: Seg
         audio[lo - first:hi - first] = plan.stem[lo:hi]
     source = (shot.source_frame(seg.start), shot.source_frame(seg.stop))
     render_config = RenderConfig(encode=EncodeSettings(codec=config.codec), fit="pad")
-    key = stable_key(renderer.model_id, str(shot.media), source, hashlib.blake2b(audio.tobytes(), digest_size=12).hexdigest(),
-                     dataclasses.asdict(render_config), __version__)
+    model_id = renderer.model_id if renderer is not None else _stored_model_id(plan.work, actor)
+    audio_key = hashlib.blake2b(audio.tobytes(), digest_size=12).hexdigest()
+    key = stable_key(model_id, str(shot.media), source, audio_key, dataclasses.asdict(render_config), __version__)
     suffix = ".mov" if config.codec == "prores" else ".mp4"
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", shot.name).strip("_") or "clip"
     target = plan.media_dir / f"{safe_name}_{seg.start:06d}-{seg.stop:06d}_{actor}{suffix}"
@@ -391,6 +433,8 @@ def _render_segment(plan: DubPlan, renderer: ActorRenderer, actor: str, seg: Seg
         sidecar = read_json(sidecar_path)
         if sidecar.get("job_key") == key:
             return RenderedSegment(seg, actor, target, sidecar), True
+    if renderer is None:
+        raise S2LError("not rendered")
     sidecar = renderer.render(shot.media, audio, target, render_config, f"f{source[0]}-f{source[1]}", progress)
     if sidecar["frames"] != seg.frames:
         raise S2LError(f"rendered {sidecar['frames']} frames for a {seg.frames}-frame segment")
@@ -398,6 +442,14 @@ def _render_segment(plan: DubPlan, renderer: ActorRenderer, actor: str, seg: Seg
     sidecar["timeline_frames"] = [seg.start, seg.stop]
     write_json(sidecar_path, sidecar)
     return RenderedSegment(seg, actor, target, sidecar), False
+
+
+def _stored_model_id(work: Path, actor: str) -> str | None:
+    meta_path = (model_dir(work, actor) / MODEL_FILE).with_suffix(".json")
+    if not meta_path.exists():
+        return None
+    meta = read_json(meta_path)
+    return f"{meta.get('run_key', 'unknown')}@{meta.get('steps', 0)}"
 
 
 def _estimate(plan: DubPlan) -> float:

@@ -1,7 +1,8 @@
 """A sample edit built from the shared sample footage, for the README's first command and tests.
 
-Two actors (the German anchor and May), six shots with a gap and a dissolve, on one
-picture track and its sync-sound track; a French dub stem laid under it, and its SRT.
+Two actors (the German anchor and May), five shots with a gap and a dissolve, on one
+picture track and its sync-sound track; French and German dub stems laid under it, and
+their SRTs.
 The 23.976 fps variant re-times the footage to 24000/1001 (every frame kept) so the
 same edit can be cut at an NTSC rate.
 """
@@ -51,20 +52,22 @@ SHOTS = (
 GAP_FRAMES = 25
 DISSOLVE_FRAMES = 10
 
-# French lines of the dub stem: (file, first second, last second, timeline frame it starts at).
-DUB_LINES = (
-    ("french1.wav", 1.03, 6.53, 10),
-    ("french2.wav", 0.51, 5.09, 220),
-    ("sadtalker_fayu.wav", 0.35, 3.80, 397),
-)
+# Lines of each dub stem: (file, first second, last second, timeline frame it starts at).
+DUB_LINES = {
+    "fr": (("french1.wav", 1.03, 6.53, 10), ("french2.wav", 0.51, 5.09, 220), ("sadtalker_fayu.wav", 0.35, 3.80, 397)),
+    "de": (("German2.wav", 0.71, 5.98, 10), ("German1.wav", 0.64, 4.90, 220), ("sadtalker_deyu.wav", 1.28, 4.60, 397)),
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class SampleProject:
     timeline: Path
     stem: Path
+    """The French stem; ``stems`` has every language's."""
     subtitles: Path
     rate: Fraction
+    stems: dict[str, Path] = dataclasses.field(default_factory=dict)
+    subtitle_files: dict[str, Path] = dataclasses.field(default_factory=dict)
 
 
 def build_sample_project(samples: Path, target: Path, rate: Fraction = Fraction(25)) -> SampleProject:
@@ -101,23 +104,30 @@ def build_sample_project(samples: Path, target: Path, rate: Fraction = Fraction(
     timeline.tracks.extend([picture, sound])
     total_frames = picture.duration().to_frames()
 
-    stem = np.zeros(int(round(total_frames / r * STEM_RATE)), np.float32)
-    cues = []
-    for name, first_s, last_s, at_frame in DUB_LINES:
-        line = load_audio(samples / "dub_audio" / name, STEM_RATE)[int(first_s * STEM_RATE):int(last_s * STEM_RATE)]
-        fade = np.minimum(1, np.minimum(np.arange(len(line)), np.arange(len(line))[::-1]) / (0.03 * STEM_RATE))
-        at = int(round(at_frame / r * STEM_RATE))
-        stem[at:at + len(line)] += (line * fade)[: len(stem) - at]
-        cues.append((at / STEM_RATE, (at + len(line)) / STEM_RATE))
-
-    project = SampleProject(target / "project.otio", target / "dub_fr.wav", target / "dub_fr.srt", rate)
-    with atomic_path(project.stem) as tmp:
-        sf.write(tmp, stem, STEM_RATE, subtype="PCM_24", format="WAV")
-    with atomic_path(project.subtitles) as tmp:
-        tmp.write_text("".join(f"{i}\n{_srt_time(a)} --> {_srt_time(b)}\n(French line {i})\n\n"
-                               for i, (a, b) in enumerate(cues, 1)))
+    stems, subtitles = {}, {}
+    for lang, lines in DUB_LINES.items():
+        stems[lang], subtitles[lang] = target / f"dub_{lang}.wav", target / f"dub_{lang}.srt"
+        _write_stem(samples, lines, total_frames, r, stems[lang], subtitles[lang], lang)
+    project = SampleProject(target / "project.otio", stems["fr"], subtitles["fr"], rate, stems, subtitles)
     write_timeline(timeline, project.timeline)
     return project
+
+
+def _write_stem(samples: Path, lines, total_frames: int, rate: float, stem_path: Path, srt_path: Path,
+                lang: str) -> None:
+    stem = np.zeros(int(round(total_frames / rate * STEM_RATE)), np.float32)
+    cues = []
+    for name, first_s, last_s, at_frame in lines:
+        line = load_audio(samples / "dub_audio" / name, STEM_RATE)[int(first_s * STEM_RATE):int(last_s * STEM_RATE)]
+        fade = np.minimum(1, np.minimum(np.arange(len(line)), np.arange(len(line))[::-1]) / (0.03 * STEM_RATE))
+        at = int(round(at_frame / rate * STEM_RATE))
+        stem[at:at + len(line)] += (line * fade)[: len(stem) - at]
+        cues.append((at / STEM_RATE, (at + len(line)) / STEM_RATE))
+    with atomic_path(stem_path) as tmp:
+        sf.write(tmp, stem, STEM_RATE, subtype="PCM_24", format="WAV")
+    with atomic_path(srt_path) as tmp:
+        tmp.write_text("".join(f"{i}\n{_srt_time(a)} --> {_srt_time(b)}\n({lang} line {i})\n\n"
+                               for i, (a, b) in enumerate(cues, 1)))
 
 
 def _range(start: int, duration: int, rate: float) -> otio.opentime.TimeRange:

@@ -40,3 +40,10 @@ def budget(name: str) -> TrainConfig:
     if name not in BUDGETS:
         raise S2LError(f"unknown budget {name!r}; choose one of {sorted(BUDGETS)}")
     return BUDGETS[name][1]
+
+
+def train_config_from_dict(d: dict) -> TrainConfig:
+    """The inverse of ``dataclasses.asdict`` for a TrainConfig (run configs, batch job specs)."""
+    from .evaluate import model_config_from_dict
+
+    return TrainConfig(**{**d, "model": model_config_from_dict(d["model"])})

@@ -1,0 +1,156 @@
+"""Batch recipes on the sample edit: two languages, a crash and a resume, and the Ray executor."""
+
+import dataclasses
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+from s2l_dub.batch.recipe import RecipeError, load_recipe
+from s2l_dub.batch.run import run_batch
+from s2l_dub.cli.main import main
+from s2l_dub.media import iter_frames, probe_video
+from s2l_dub.timeline.io import read_timeline
+from s2l_dub.timeline.sample import build_sample_project
+from s2l_dub.timeline.shots import DUB_TRACK_PREFIX
+
+from .conftest import tiny_train_config
+
+TINY = json.loads(json.dumps(dataclasses.asdict(tiny_train_config())))
+
+
+def recipe_text(output="out/{project}.{lang}{ext}", extra=""):
+    return textwrap.dedent(f'''\
+        name = "test show"
+        quality = "fast"
+        codec = "h264"
+        output = "{output}"
+        work = "work"
+        report = "out/report"
+        {extra}
+        [[projects]]
+        name = "ep1"
+        timeline = "edit/project.otio"
+
+        [[languages]]
+        code = "fr"
+        stems = {{ ep1 = "edit/dub_fr.wav" }}
+        subtitles = {{ ep1 = "edit/dub_fr.srt" }}
+
+        [[languages]]
+        code = "de"
+        stems = {{ ep1 = "edit/dub_de.wav" }}
+        ''')
+
+
+@pytest.fixture(scope="module")
+def show(samples, tmp_path_factory):
+    root = tmp_path_factory.mktemp("show")
+    build_sample_project(samples, root / "edit")
+    (root / "show.toml").write_text(recipe_text())
+    return root
+
+
+def rendered_tasks(report):
+    return [t for t in report["tasks"] if t["id"].startswith("render:")]
+
+
+@pytest.fixture(scope="module")
+def crashed_then_resumed(show):
+    """The batch killed after its two trainings and two renders, then run again to the end."""
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(show / "show.toml", train=TINY, stop_after=4)
+    partial = sorted(p.name for p in (show / "out").glob("ep1.*.media/*.mp4"))
+    return partial, run_batch(show / "show.toml", train=TINY)
+
+
+def test_recipe_runs_both_languages_sharing_the_actors(crashed_then_resumed, show):
+    _, report = crashed_then_resumed
+    assert [(j["project"], j["lang"], j["ok"]) for j in report["jobs"]] == [("ep1", "fr", True), ("ep1", "de", True)]
+    trains = [t for t in report["tasks"] if t["id"].startswith("train:")]
+    assert sorted(t["id"] for t in trains) == ["train:ep1.actor_1", "train:ep1.actor_2"]
+    for lang in ("fr", "de"):
+        timeline = read_timeline(show / "out" / f"ep1.{lang}.otio")
+        assert any(t.name == f"{DUB_TRACK_PREFIX}{lang}" for t in timeline.tracks)
+    html = (show / "out" / "report" / "report.html").read_text()
+    assert html.count("data:image/jpeg;base64") >= 2 * len(rendered_tasks(report)) and "ep1 / de" in html
+    assert not report["failures"]
+
+
+def test_a_killed_batch_resumes_without_redoing_work(crashed_then_resumed):
+    partial, report = crashed_then_resumed
+    renders = rendered_tasks(report)
+    assert len(partial) == 2
+    # The two segments rendered before the kill were reused, the rest rendered now.
+    assert sum(t["reused"] for t in renders) == 2
+    assert sorted(t["media"].split("/")[-1] for t in renders if t["reused"]) == partial
+    trains = [t for t in report["tasks"] if t["id"].startswith("train:")]
+    assert all(t["seconds"] < 30 for t in trains)  # loaded from the cache, not retrained
+
+
+def test_ray_executor_gives_the_same_outputs(crashed_then_resumed, show):
+    pytest.importorskip("ray")
+    (show / "ray.toml").write_text(recipe_text(output="ray_out/{project}.{lang}{ext}"))
+    report = run_batch(show / "ray.toml", executor="ray", train=TINY)
+    assert all(j["ok"] for j in report["jobs"]) and not report["failures"]
+    for lang in ("fr", "de"):
+        local, remote = (read_timeline(show / folder / f"ep1.{lang}.otio") for folder in ("out", "ray_out"))
+        track = [t for t in local.tracks if t.name == f"{DUB_TRACK_PREFIX}{lang}"][0]
+        other = [t for t in remote.tracks if t.name == f"{DUB_TRACK_PREFIX}{lang}"][0]
+        assert [(c.name, track.range_of_child(c)) for c in track.find_clips()] == \
+            [(c.name, other.range_of_child(c)) for c in other.find_clips()]
+        first_local, first_remote = (show / folder / f"ep1.{lang}.media" for folder in ("out", "ray_out"))
+        for media in sorted(first_local.glob("*.mp4")):
+            twin = first_remote / media.name
+            a, b = probe_video(media), probe_video(twin)
+            assert a.frame_count == b.frame_count
+            middle = a.frame_count // 2
+            assert np.array_equal(next(iter_frames(a, middle, middle + 1)), next(iter_frames(b, middle, middle + 1)))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.replace('quality = "fast"', 'quality = "fastest"'), ":2: quality: 'fastest' is not one of"),
+    (lambda t: t.replace('codec = "h264"', 'codec = "h264"\ncolour = "red"'), ":4: colour: unknown key"),
+    (lambda t: t.replace('timeline = "edit/project.otio"', 'timeline = "../../etc/passwd.otio"'),
+     ":10: projects[0].timeline: '../../etc/passwd.otio' escapes the allowed roots"),
+    (lambda t: t.replace('stems = { ep1 = "edit/dub_de.wav" }', 'stems = { ep9 = "edit/dub_de.wav" }'),
+     "languages[1].stems: 'ep9' is not a project of this recipe"),
+    (lambda t: t.replace('output = "out/{project}.{lang}{ext}"', 'output = "out/{project}{ext}"'),
+     ":4: output: the layout must contain {lang}"),
+    (lambda t: t.replace('code = "fr"\n', ''), ":12: languages[0].code: is required"),
+    (lambda t: t.replace('[[projects]]', '[[projects]'), "not valid TOML"),
+])
+def test_malformed_recipes_name_the_line_and_key(tmp_path, change, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(change(recipe_text()))
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_cli_reports_a_bad_recipe_in_one_line(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(recipe_text().replace('quality = "fast"', 'quality = 3'))
+    assert main(["batch", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "quality: must be a str" in err[0]
+
+
+def test_one_failing_language_does_not_stop_the_others(show):
+    text = recipe_text(output="partial/{project}.{lang}{ext}").replace("edit/dub_de.wav", "edit/missing.wav")
+    (show / "partial.toml").write_text(text)
+    report = run_batch(show / "partial.toml", dry_run=True, train=TINY)
+    assert "ep1:de" in report["failed"] and "missing.wav" in report["failed"]["ep1:de"]
+    assert any(t["id"] == "assemble:ep1:fr" for t in report["tasks"])
+
+
+def test_shipped_recipes_are_valid(tmp_path):
+    from pathlib import Path
+
+    recipes = Path(__file__).resolve().parents[1] / "recipes"
+    recipe = load_recipe(recipes / "sample_show.toml")
+    assert [lang.code for lang in recipe.languages] == ["fr", "de"] and recipe.loudness == "ebu-r128"
+    # The template names files a show would have: it parses, and only its files are missing.
+    report = run_batch(recipes / "template.toml", dry_run=True)
+    assert "timeline file not found" in report["failed"]["ep01:fr"]
