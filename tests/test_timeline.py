@@ -1,5 +1,6 @@
 """The main job on timelines built around the real sample footage (two actors, a gap, a dissolve)."""
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import opentimelineio as otio
 import pytest
 import soundfile as sf
 
+from s2l_dub.audio.vad import speech_flags
 from s2l_dub.cli.main import main
 from s2l_dub.errors import TimelineError
 from s2l_dub.timeline.io import read_timeline, write_timeline
@@ -149,10 +151,15 @@ def test_job_end_to_end_then_cached(project_ntsc, tmp_path):
     placed = [(track.range_of_child(c).start_time.to_frames(), track.range_of_child(c).duration.to_frames())
               for c in track.find_clips()]
     assert placed == [(seg.start, seg.frames) for seg, _ in plan.segments]
-    for clip in track.find_clips():
+    for clip, (seg, _) in zip(track.find_clips(), plan.segments):
         media = output.parent / clip.media_reference.target_url
         assert media.is_file() and not Path(clip.media_reference.target_url).is_absolute()
         assert clip.metadata["s2l"]["actor"] in plan.actors
+        # Silence is judged on the whole stem, not on the cut-out segment.
+        sidecar = json.loads(media.with_suffix(media.suffix + ".json").read_text())
+        times = (seg.start + np.arange(seg.frames)) / plan.rate
+        speaking = speech_flags(times, [(s.start_s, s.end_s) for s in plan.detected])
+        assert sidecar["silent_frames"] == seg.frames - speaking.sum() < seg.frames / 2
     originals = clip_spans(read_timeline(project_ntsc.timeline))
     assert [s for s in clip_spans(dubbed) if not s[0].startswith(DUB_TRACK_PREFIX)] == originals
 
@@ -241,3 +248,13 @@ def test_speech_detection_leaves_torch_threads_alone():
     torch.set_num_threads(2)
     speech_segments(np.zeros(16000, np.float32), 16000, VadConfig())
     assert torch.get_num_threads() == 2  # silero_vad's import drops it to 1, halving training speed
+
+
+def test_a_short_segment_keeps_the_speech_of_its_stem(project25):
+    # The German line runs 17 frames into may_1; speech detection on that second alone
+    # found none of it (the mouth stayed shut while the stem talked).
+    plan = plan_dub(project25.timeline, project25.stems["de"], DubConfig(lang="de"),
+                    subtitles=project25.subtitle_files["de"])
+    seg = next(s for s, _ in plan.segments if s.shot.name == "may_1")
+    times = (seg.start + np.arange(seg.frames)) / plan.rate
+    assert speech_flags(times, [(s.start_s, s.end_s) for s in plan.detected]).sum() >= 15

@@ -77,7 +77,7 @@ def _html(report: dict, folder: Path) -> str:
         if not job["segments"]:
             continue
         parts.append("<table><tr><th>clip</th><th>actor</th><th>frames</th><th>before</th><th>after</th>"
-                     "<th>clip</th><th>sync</th><th>QC</th></tr>")
+                     "<th>before | after</th><th>sync</th><th>QC</th></tr>")
         for seg in job["segments"]:
             a, b = seg["source_frames"]
             middle = (b - a) // 2
@@ -88,12 +88,18 @@ def _html(report: dict, folder: Path) -> str:
             parts.append(
                 f"<tr><td>{esc(seg['clip'])}<br><small>{esc(seg['text'])}</small></td><td>{esc(seg['actor'])}</td>"
                 f"<td>{seg['timeline_frames'][0]}-{seg['timeline_frames'][1]}</td><td>{before}</td><td>{after}</td>"
-                f"<td><video controls preload='none' src='{esc(_rel(seg['media'], folder))}'></video><br>"
-                f"<a href='{esc(_rel(seg['media'], folder))}'>file</a></td>"
+                f"<td>{_player(seg['source'], folder, seg['source_seconds'])}"
+                f"{_player(seg['media'], folder)}<br><a href='{esc(_rel(seg['media'], folder))}'>dubbed file</a></td>"
                 f"<td>offset {scores.get('sync_offset_frames')}<br>conf. {scores.get('sync_confidence')}</td>"
                 f"<td class='{'bad' if seg['qc'] else 'ok'}'>{qc}</td></tr>")
         parts.append("</table>")
     return "\n".join(parts) + "\n"
+
+
+def _player(media: str, folder: Path, seconds: list[float] | None = None) -> str:
+    """A video player; ``seconds`` plays only that span of the file (a media fragment)."""
+    fragment = f"#t={seconds[0]:.3f},{seconds[1]:.3f}" if seconds else ""
+    return (f"<video controls preload='none' src='{html.escape(_rel(media, folder))}{fragment}'></video>")
 
 
 def _still(video: Path, frame: int) -> str:

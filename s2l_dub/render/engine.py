@@ -82,8 +82,14 @@ class ActorRenderer:
         return f"{self.meta.get('run_key', 'unknown')}@{self.meta.get('steps', 0)}"
 
     def render(self, video: Path, audio: Path | np.ndarray, target: Path, config: RenderConfig = RenderConfig(),
-               range_text: str | None = None, progress: Progress | None = None) -> dict:
-        """Render ``video`` (or its ``range_text``) speaking ``audio``: a file, or 16 kHz mono samples."""
+               range_text: str | None = None, progress: Progress | None = None,
+               speech: np.ndarray | None = None) -> dict:
+        """Render ``video`` (or its ``range_text``) speaking ``audio``: a file, or 16 kHz mono samples.
+
+        ``speech`` (per frame) overrides speech detection on ``audio``: a caller cutting a
+        segment from a longer stem knows better, since detection on a second of speech
+        cut out of its context can miss it all and close the mouth while it talks.
+        """
         progress = progress or NullProgress()
         started = time.monotonic()
         if config.fit not in FIT_POLICIES:
@@ -107,7 +113,9 @@ class ActorRenderer:
         raw = load_audio(audio) if not isinstance(audio, np.ndarray) else np.asarray(audio, np.float32)
         audio_name = str(Path(audio).resolve()) if not isinstance(audio, np.ndarray) else None
         samples, kept = _fit_audio(raw, video_s, times, config.fit, audio_name or "dub audio")
-        mel, silent = _drive(samples, times, data, config, kept)
+        if speech is not None and len(speech) < kept:
+            raise S2LError(f"{video}: speech flags for {len(speech)} frames, rendering {kept}")
+        mel, silent = _drive(samples, times, data, config, kept, None if speech is None else speech[:kept])
 
         target.parent.mkdir(parents=True, exist_ok=True)
         audio_track = target.with_name(f".{target.stem}.audio.wav")
@@ -221,11 +229,14 @@ def _fit_audio(samples: np.ndarray, video_s: float, times: np.ndarray, policy: s
     return np.pad(samples, (0, max(0, int(round(end_s * 16000)) - len(samples))))[: int(round(end_s * 16000))], kept
 
 
-def _drive(samples: np.ndarray, times: np.ndarray, data: TrainingData, config: RenderConfig, kept: int):
+def _drive(samples: np.ndarray, times: np.ndarray, data: TrainingData, config: RenderConfig, kept: int,
+           speech: np.ndarray | None = None):
     """Per-frame mel windows of the new audio; silent frames get the actor's resting audio."""
     features = AudioFeatureConfig()
     mel = torch.from_numpy(windows_at(log_mel(samples, features), times[:kept], features))
-    silent = ~speech_flags(times[:kept], speech_segments(samples, features.sample_rate, VadConfig()))
+    if speech is None:
+        speech = speech_flags(times[:kept], speech_segments(samples, features.sample_rate, VadConfig()))
+    silent = ~np.asarray(speech, bool)
     if config.silence_closes_mouth and silent.any():
         quiet = data.train_index[~data.speech[data.train_index]] if (~data.speech[data.train_index]).any() else data.train_index
         rest = quiet[torch.argmin(data.mel[quiet].mean(dim=(1, 2)))]

@@ -22,7 +22,7 @@ import numpy as np
 from .. import __version__
 from ..artifacts import DigestCache, read_json, stable_key, write_json
 from ..audio.asr import AsrConfig, transcribe
-from ..audio.vad import VadConfig, speech_segments
+from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..dataset.prepare import ClipInput, dataset_dir, prepare_actor
 from ..dataset.store import MANIFEST
 from ..errors import MediaError, S2LError, TimelineError
@@ -104,6 +104,8 @@ class DubPlan:
     actors: dict[str, ActorPlan]
     segments: list[tuple[Segment, str]]
     transcript: list[Speech] = dataclasses.field(default_factory=list)
+    detected: list[Speech] = dataclasses.field(default_factory=list)
+    """Speech found in the whole stem (timeline time): which frames of a segment are silent."""
     estimated_s: float = 0.0
 
     @property
@@ -177,7 +179,7 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
         actors[name] = ActorPlan(name, by_actor[name], clips, assigned_by[name], frames, hint)
         _mark_cached(actors[name], work, config)
     plan = DubPlan(timeline_path, audio_path, output, work, config, timeline, rate, stem, speech_from, shots,
-                   skipped, actors, segments, transcript)
+                   skipped, actors, segments, transcript, detected)
     plan.estimated_s = _estimate(plan)
     return plan
 
@@ -250,6 +252,7 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
         "segments": [{
             "clip": r.segment.shot.name, "actor": r.actor, "timeline_frames": [r.segment.start, r.segment.stop],
             "source": str(r.segment.shot.media), "source_frames": r.sidecar["source"]["frames"],
+            "source_seconds": [f / plan.rate for f in r.sidecar["source"]["frames"]],
             "media": str(r.media.resolve()), "text": r.segment.text, "scores": r.sidecar.get("scores", {}),
             "qc": qc_reasons(r.sidecar, config.qc),
         } for r in sorted(renders, key=lambda r: r.segment.start)],
@@ -424,7 +427,10 @@ def render_segment(plan: DubPlan, renderer: ActorRenderer | None, actor: str, se
     render_config = RenderConfig(encode=EncodeSettings(codec=config.codec), fit="pad")
     model_id = renderer.model_id if renderer is not None else _stored_model_id(plan.work, actor)
     audio_key = hashlib.blake2b(audio.tobytes(), digest_size=12).hexdigest()
-    key = stable_key(model_id, str(shot.media), source, audio_key, dataclasses.asdict(render_config), __version__)
+    frame_times = (seg.start + np.arange(seg.frames)) / plan.rate
+    speaking = speech_flags(frame_times, [(s.start_s, s.end_s) for s in plan.detected])
+    key = stable_key(model_id, str(shot.media), source, audio_key, np.flatnonzero(speaking).tolist(),
+                     dataclasses.asdict(render_config), __version__)
     suffix = ".mov" if config.codec == "prores" else ".mp4"
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", shot.name).strip("_") or "clip"
     target = plan.media_dir / f"{safe_name}_{seg.start:06d}-{seg.stop:06d}_{actor}{suffix}"
@@ -435,7 +441,8 @@ def render_segment(plan: DubPlan, renderer: ActorRenderer | None, actor: str, se
             return RenderedSegment(seg, actor, target, sidecar), True
     if renderer is None:
         raise S2LError("not rendered")
-    sidecar = renderer.render(shot.media, audio, target, render_config, f"f{source[0]}-f{source[1]}", progress)
+    sidecar = renderer.render(shot.media, audio, target, render_config, f"f{source[0]}-f{source[1]}", progress,
+                              speaking)
     if sidecar["frames"] != seg.frames:
         raise S2LError(f"rendered {sidecar['frames']} frames for a {seg.frames}-frame segment")
     sidecar["job_key"] = key

@@ -48,6 +48,8 @@ def qc_reasons(sidecar: dict, config: QcConfig) -> list[str]:
         reasons.append(f"weak sync ({confidence:.3f})")
     if scores.get("face_lost_share"):
         reasons.append(f"face lost on {scores['face_lost_share']:.0%} of frames (left untouched)")
+    if sidecar.get("frames") and sidecar.get("silent_frames") == sidecar.get("frames"):
+        reasons.append("no speech in the stem under this segment (cue or offset wrong?)")
     turn = scores.get("max_head_turn_deg")
     if turn is not None and turn > config.max_head_turn_deg:
         reasons.append(f"head turned {turn:.0f} deg from the learned pose")
