@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote, urlparse
 import opentimelineio as otio
 
 from ..errors import TimelineError
+from .shots import frame_range
 
 VERSION = "1.9"
 METADATA_KEY = "com.s2l-dub.metadata"
@@ -247,7 +248,7 @@ def read_fcpxml(path: Path) -> otio.schema.Timeline:
                 track.append(item)
                 continue
             if at > cursor:
-                track.append(otio.schema.Gap(source_range=_range(0, at - cursor, float_rate)))
+                track.append(otio.schema.Gap(source_range=frame_range(0, at - cursor, float_rate)))
             if isinstance(item, otio.schema.Gap) and lane:
                 continue
             track.append(item)
@@ -261,16 +262,16 @@ def _read_item(element: ET.Element, assets: dict, rate: Fraction, float_rate: fl
     local = _frames(_parse_time(element.get("start")), rate)
     name = element.get("name", "")
     if element.tag == "gap":
-        return otio.schema.Gap(source_range=_range(0, frames, float_rate))
+        return otio.schema.Gap(source_range=frame_range(0, frames, float_rate))
     reference = otio.schema.MissingReference()
     asset = assets.get(element.get("ref")) if element.tag == "asset-clip" else None
     if asset is not None:
         rep = asset.find("media-rep")
         url = rep.get("src") if rep is not None else asset.get("src")
         reference = otio.schema.ExternalReference(
-            target_url=url, available_range=_range(_frames(_parse_time(asset.get("start")), rate),
+            target_url=url, available_range=frame_range(_frames(_parse_time(asset.get("start")), rate),
                                                    _frames(_parse_time(asset.get("duration")), rate), float_rate))
-    clip = otio.schema.Clip(name=name, media_reference=reference, source_range=_range(local, frames, float_rate))
+    clip = otio.schema.Clip(name=name, media_reference=reference, source_range=frame_range(local, frames, float_rate))
     if element.get("enabled") == "0":
         clip.enabled = False
     if element.tag not in ("asset-clip", "clip"):
@@ -278,7 +279,7 @@ def _read_item(element: ET.Element, assets: dict, rate: Fraction, float_rate: fl
     for marker in element.findall("marker"):
         clip.markers.append(otio.schema.Marker(
             name=marker.get("value", ""),
-            marked_range=_range(_frames(_parse_time(marker.get("start")), rate),
+            marked_range=frame_range(_frames(_parse_time(marker.get("start")), rate),
                                 _frames(_parse_time(marker.get("duration")), rate), float_rate),
             color=otio.schema.MarkerColor.RED))
     for md in element.iter("md"):
@@ -288,7 +289,3 @@ def _read_item(element: ET.Element, assets: dict, rate: Fraction, float_rate: fl
             except json.JSONDecodeError as e:
                 raise TimelineError(f"{path}: clip {name!r} has unreadable s2l metadata ({e})") from e
     return clip
-
-
-def _range(start: int, duration: int, rate: float) -> otio.opentime.TimeRange:
-    return otio.opentime.TimeRange(otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(duration, rate))

@@ -23,6 +23,7 @@ from ..artifacts import atomic_path
 from ..errors import S2LError
 from ..media import load_audio, probe_video
 from .io import write_timeline
+from .shots import frame_range
 
 STEM_RATE = 48000
 
@@ -87,7 +88,7 @@ def build_sample_project(samples: Path, target: Path, rate: Fraction = Fraction(
     for item in SHOTS:
         if item is None:
             for track in (picture, sound):
-                track.append(otio.schema.Gap(source_range=_range(0, GAP_FRAMES, r)))
+                track.append(otio.schema.Gap(source_range=frame_range(0, GAP_FRAMES, r)))
         elif item == "dissolve":
             picture.append(otio.schema.Transition(
                 name="Cross Dissolve", transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
@@ -97,10 +98,10 @@ def build_sample_project(samples: Path, target: Path, rate: Fraction = Fraction(
             info = probe_video(media[item.actor])
             reference = otio.schema.ExternalReference(
                 target_url=Path(os.path.relpath(media[item.actor].resolve(), target.resolve())).as_posix(),
-                available_range=_range(0, info.frame_count, r))
+                available_range=frame_range(0, info.frame_count, r))
             for track in (picture, sound):
                 track.append(otio.schema.Clip(name=item.name, media_reference=reference.deepcopy(),
-                                              source_range=_range(item.source_start, item.frames, r)))
+                                              source_range=frame_range(item.source_start, item.frames, r)))
     timeline.tracks.extend([picture, sound])
     total_frames = picture.duration().to_frames()
 
@@ -130,8 +131,6 @@ def _write_stem(samples: Path, lines, total_frames: int, rate: float, stem_path:
                                for i, (a, b) in enumerate(cues, 1)))
 
 
-def _range(start: int, duration: int, rate: float) -> otio.opentime.TimeRange:
-    return otio.opentime.TimeRange(otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(duration, rate))
 
 
 def _srt_time(seconds: float) -> str:

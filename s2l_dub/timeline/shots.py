@@ -51,6 +51,11 @@ class Skipped:
     reason: str
 
 
+def frame_range(start: int, duration: int, rate: float) -> otio.opentime.TimeRange:
+    """Whole frames at ``rate`` as an OTIO range."""
+    return otio.opentime.TimeRange(otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(duration, rate))
+
+
 def timeline_rate(timeline: otio.schema.Timeline) -> float:
     for clip in timeline.find_clips():
         if clip.source_range is not None:

@@ -16,7 +16,7 @@ import opentimelineio as otio
 
 from .. import __version__
 from .segments import Segment
-from .shots import DUB_TRACK_PREFIX
+from .shots import DUB_TRACK_PREFIX, frame_range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,7 @@ def dubbed_timeline(original: otio.schema.Timeline, renders: list[RenderedSegmen
         if seg.start < cursor:
             continue  # overlaps an earlier segment (stacked shots): the higher one was rendered first
         if seg.start > cursor:
-            video.append(otio.schema.Gap(source_range=_range(0, seg.start - cursor, rate)))
+            video.append(otio.schema.Gap(source_range=frame_range(0, seg.start - cursor, rate)))
         clip, reasons = _rendered_clip(render, output_dir, rate, qc)
         flagged += bool(reasons)
         video.append(clip)
@@ -80,13 +80,13 @@ def dubbed_timeline(original: otio.schema.Timeline, renders: list[RenderedSegmen
     audio = otio.schema.Track(name=f"{DUB_TRACK_PREFIX}{lang} dub", kind=otio.schema.TrackKind.Audio)
     offset_frames = round(audio_offset_s * rate)
     if offset_frames > 0:
-        audio.append(otio.schema.Gap(source_range=_range(0, offset_frames, rate)))
+        audio.append(otio.schema.Gap(source_range=frame_range(0, offset_frames, rate)))
     stem_frames = int(stem_seconds * rate)
     audio.append(otio.schema.Clip(
         name=f"dub stem ({lang})",
         media_reference=otio.schema.ExternalReference(target_url=_relative(stem, output_dir),
-                                                      available_range=_range(0, stem_frames, rate)),
-        source_range=_range(max(0, -offset_frames), stem_frames - max(0, -offset_frames), rate),
+                                                      available_range=frame_range(0, stem_frames, rate)),
+        source_range=frame_range(max(0, -offset_frames), stem_frames - max(0, -offset_frames), rate),
         metadata={"s2l": {"role": "dub_stem", "lang": lang}},
     ))
     timeline.tracks.append(audio)
@@ -104,12 +104,12 @@ def _rendered_clip(render: RenderedSegment, output_dir: Path, rate: float, qc: Q
     if sidecar["source"].get("timecode"):
         origin = otio.opentime.from_timecode(sidecar["source"]["timecode"], rate).to_frames()
     reference = otio.schema.ExternalReference(target_url=_relative(render.media, output_dir),
-                                              available_range=_range(origin, frames, rate))
+                                              available_range=frame_range(origin, frames, rate))
     reasons = qc_reasons(sidecar, qc)
     clip = otio.schema.Clip(
         name=f"{seg.shot.name} [{render.actor}]",
         media_reference=reference,
-        source_range=_range(origin, frames, rate),
+        source_range=frame_range(origin, frames, rate),
         metadata={"s2l": {
             "actor": render.actor,
             "model": sidecar["model"].get("id"),
@@ -124,15 +124,13 @@ def _rendered_clip(render: RenderedSegment, output_dir: Path, rate: float, qc: Q
     if reasons:
         clip.markers.append(otio.schema.Marker(
             name="S2L QC: " + "; ".join(reasons),
-            marked_range=_range(origin, frames, rate),
+            marked_range=frame_range(origin, frames, rate),
             color=otio.schema.MarkerColor.RED,
             metadata={"s2l": {"qc": reasons}},
         ))
     return clip, reasons
 
 
-def _range(start: int, duration: int, rate: float) -> otio.opentime.TimeRange:
-    return otio.opentime.TimeRange(otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(duration, rate))
 
 
 def _relative(path: Path, base: Path) -> str:
