@@ -6,7 +6,7 @@ from typing import Protocol
 
 
 class Progress(Protocol):
-    def start(self, label: str, total: int | None) -> None: ...
+    def start(self, label: str, total: int | None, unit: str = "frames") -> None: ...
 
     def advance(self, steps: int = 1) -> None: ...
 
@@ -17,7 +17,7 @@ class NullProgress:
     def __init__(self) -> None:
         self.messages: list[str] = []
 
-    def start(self, label: str, total: int | None) -> None:
+    def start(self, label: str, total: int | None, unit: str = "frames") -> None:
         pass
 
     def advance(self, steps: int = 1) -> None:

@@ -61,7 +61,7 @@ def run_ray(tasks: list[Task], address: str | None = None, progress: Progress | 
         train = ray.remote(num_cpus=train_cpus, num_gpus=gpus)(_run_remote)
         render = ray.remote(num_cpus=1)(_run_remote)
         refs = {}
-        progress.start("batch on ray", len(tasks))
+        progress.start("batch on ray", len(tasks), unit="tasks")
         for task in tasks:
             upstream = [refs[t] for t in (*task.needs, *task.after) if t in refs]
             refs[task.id] = (train if task.kind == TRAIN else render).remote(task, *upstream)

@@ -27,13 +27,13 @@ class RichProgress:
         if self._live:
             self._progress.stop()
 
-    def start(self, label: str, total: int | None) -> None:
+    def start(self, label: str, total: int | None, unit: str = "frames") -> None:
         # The display starts with the first stage, so an early one-line error stays one line.
         if not self._live:
             self._progress.start()
             self._live = True
         self._finish()
-        self._task = self._progress.add_task(label, total=total, rate="")
+        self._task = self._progress.add_task(label, total=total, rate="", unit=unit)
 
     def advance(self, steps: int = 1) -> None:
         if self._task is None:
@@ -41,7 +41,7 @@ class RichProgress:
         self._progress.advance(self._task, steps)
         task = self._progress.tasks[self._task]
         if task.speed:
-            self._progress.update(self._task, rate=f"{task.speed:.1f} frames/s")
+            self._progress.update(self._task, rate=f"{task.speed:.1f} {task.fields['unit']}/s")
 
     def log(self, message: str) -> None:
         self._progress.console.print(f"[yellow]note:[/] {message}")

@@ -75,7 +75,7 @@ def dub_command(console, timeline, audio, subtitles, lang, actors_file, output, 
 @click.option("--rate", type=click.Choice(["25", "23.976"]), default="25", show_default=True)
 @click.pass_obj
 def sample_project_command(console, samples, output, rate):
-    """Assemble a two-actor sample edit and a French dub stem from the sample footage."""
+    """Assemble a two-actor sample edit with French and German dub stems from the sample footage."""
     from ..timeline.sample import build_sample_project
 
     project = build_sample_project(samples, output, Fraction(25) if rate == "25" else Fraction(24000, 1001))

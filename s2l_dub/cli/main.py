@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -19,7 +20,10 @@ class MainGroup(click.Group):
     """`s2l-dub TIMELINE ...` is the main job; any other first word is a stage command."""
 
     def resolve_command(self, ctx, args):
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        # A timeline is a path with an extension (or an existing file); a bare word is a
+        # mistyped command, and click's "No such command" says so better.
+        if args and args[0] not in self.commands and not args[0].startswith("-") and \
+                (Path(args[0]).suffix or Path(args[0]).exists()):
             args = ["dub", *args]
         return super().resolve_command(ctx, args)
 

@@ -327,7 +327,7 @@ def _assign_actors(shots, skipped, mapping, work: Path, config: DubConfig, progr
     cache = read_json(cache_path) if cache_path.exists() else {}
     digests = DigestCache(work / "digests.json")
     identifier = None
-    progress.start("finding faces", len(undeclared))
+    progress.start("finding faces", len(undeclared), unit="clips")
     for shot in undeclared:
         key = stable_key(digests.digest(shot.media), shot.source_frame(shot.start), shot.source_frame(shot.stop),
                          config.face_samples, __version__)

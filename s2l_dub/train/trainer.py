@@ -69,7 +69,7 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
         else:
             progress.log("existing checkpoints are from another dataset or config; starting afresh")
 
-    progress.start("training", config.steps)
+    progress.start("training", config.steps, unit="steps")
     progress.advance(step)
     model.train()
     while step < config.steps:
@@ -116,7 +116,7 @@ def _sync_expert(data: TrainingData, target: Path, config: TrainConfig, run_key:
     if path.exists() and path.with_suffix(".json").exists() and read_json(path.with_suffix(".json")).get("key") == key:
         meta = checkpoint.load_weights(path, expert)
     else:
-        progress.start("sync expert", config.expert_steps)
+        progress.start("sync expert", config.expert_steps, unit="steps")
         lips = sync_targets(data)
         rng = torch.Generator().manual_seed(config.seed + 1)
         optimizer = torch.optim.Adam(expert.parameters(), config.expert_learning_rate)
