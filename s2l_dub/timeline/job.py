@@ -28,7 +28,7 @@ from ..dataset.store import MANIFEST
 from ..errors import MediaError, S2LError, TimelineError
 from ..face.identity import FaceIdentifier, FaceSample
 from ..face.track import FaceHint
-from ..media import iter_frames, load_audio, probe_video
+from ..media import VideoInfo, iter_frames, load_audio, probe_video
 from ..progress import NullProgress, Progress
 from ..render.encode import EncodeSettings
 from ..render.engine import ActorRenderer, RenderConfig
@@ -137,7 +137,9 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     rate = shots[0].rate if shots else 25.0
     if timeline_path.suffix.lower() == ".edl":
         shots = _without_edl_dissolve_targets(shots, skipped)
-    shots = _usable_media(shots, skipped, rate)
+    # Probing lists every packet of a file: once per file, however many shots use it.
+    media = _probe_media(shots, skipped)
+    shots = _usable_media(shots, skipped, rate, media)
 
     stem = load_audio(audio_path, SAMPLE_RATE)
     timeline_s = timeline.tracks.duration().to_seconds()
@@ -149,7 +151,7 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     # Everything a user can get wrong is read before the slow stages start.
     mapping = load_mapping(actors_file)
     cues = load_cues(subtitles, config.audio_offset_s) if subtitles else None
-    by_actor, assigned_by = _assign_actors(shots, skipped, mapping, work, config, progress)
+    by_actor, assigned_by = _assign_actors(shots, skipped, mapping, work, config, media, progress)
 
     detected = [Speech(a + config.audio_offset_s, b + config.audio_offset_s)
                 for a, b in speech_segments(stem, SAMPLE_RATE, VadConfig(min_silence_s=0.3))]
@@ -175,7 +177,7 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     actors = {}
     for name in speaking:
         hint = FaceHint.parse(mapping.faces.get(name)) if name in mapping.faces else FaceHint()
-        clips, frames = _training_clips(by_actor[name], config.handle_s)
+        clips, frames = _training_clips(by_actor[name], config.handle_s, media)
         actors[name] = ActorPlan(name, by_actor[name], clips, assigned_by[name], frames, hint)
         _mark_cached(actors[name], work, config)
     plan = DubPlan(timeline_path, audio_path, output, work, config, timeline, rate, stem, speech_from, shots,
@@ -281,15 +283,28 @@ def _without_edl_dissolve_targets(shots: list[Shot], skipped: list[Skipped]) -> 
     return kept
 
 
-def _usable_media(shots: list[Shot], skipped: list[Skipped], rate: float) -> list[Shot]:
+def _probe_media(shots: list[Shot], skipped: list[Skipped]) -> dict[Path, VideoInfo]:
+    """Each readable media file's probe; shots on an unreadable one are listed as skipped."""
+    media: dict[Path, VideoInfo | MediaError] = {}
+    for shot in shots:
+        if shot.media not in media:
+            try:
+                media[shot.media] = probe_video(shot.media)
+            except MediaError as e:
+                media[shot.media] = e
+        if isinstance(media[shot.media], MediaError):
+            skipped.append(Skipped(shot.name, shot.track_name, f"unreadable media: {media[shot.media]}"))
+    return {path: info for path, info in media.items() if isinstance(info, VideoInfo)}
+
+
+def _usable_media(shots: list[Shot], skipped: list[Skipped], rate: float,
+                  media: dict[Path, VideoInfo]) -> list[Shot]:
     """Shots whose media can be read at the timeline's rate and hold the clip's frames."""
     usable = []
     for shot in shots:
-        try:
-            info = probe_video(shot.media)
-        except MediaError as e:
-            skipped.append(Skipped(shot.name, shot.track_name, f"unreadable media: {e}"))
-            continue
+        if shot.media not in media:
+            continue  # unreadable: already listed
+        info = media[shot.media]
         if info.is_variable_rate:
             skipped.append(Skipped(shot.name, shot.track_name, f"{shot.media.name} has a variable frame rate"))
             continue
@@ -307,7 +322,8 @@ def _usable_media(shots: list[Shot], skipped: list[Skipped], rate: float) -> lis
     return usable
 
 
-def _assign_actors(shots, skipped, mapping, work: Path, config: DubConfig, progress: Progress):
+def _assign_actors(shots, skipped, mapping, work: Path, config: DubConfig, media: dict[Path, VideoInfo],
+                   progress: Progress):
     by_actor: dict[str, list[Shot]] = {}
     assigned_by: dict[str, str] = {}
     undeclared = []
@@ -333,7 +349,7 @@ def _assign_actors(shots, skipped, mapping, work: Path, config: DubConfig, progr
                          config.face_samples, __version__)
         if key not in cache:
             identifier = identifier or FaceIdentifier()
-            sample = identifier.sample(_sample_frames(shot, config.face_samples))
+            sample = identifier.sample(_sample_frames(shot, config.face_samples, media[shot.media]))
             cache[key] = None if sample is None else {
                 "descriptor": sample.descriptor.tolist(), "frames_with_face": sample.frames_with_face,
                 "frames_sampled": sample.frames_sampled, "most_faces": sample.most_faces}
@@ -356,8 +372,7 @@ def _assign_actors(shots, skipped, mapping, work: Path, config: DubConfig, progr
     return by_actor, assigned_by
 
 
-def _sample_frames(shot: Shot, count: int) -> list[np.ndarray]:
-    info = probe_video(shot.media)
+def _sample_frames(shot: Shot, count: int, info: VideoInfo) -> list[np.ndarray]:
     first, last = shot.source_frame(shot.start), shot.source_frame(shot.stop) - 1
     frames = []
     for index in sorted(set(np.linspace(first, last, count).round().astype(int).tolist())):
@@ -365,12 +380,13 @@ def _sample_frames(shot: Shot, count: int) -> list[np.ndarray]:
     return frames
 
 
-def _training_clips(shots: list[Shot], handle_s: float) -> tuple[list[ClipInput], int]:
+def _training_clips(shots: list[Shot], handle_s: float,
+                    media: dict[Path, VideoInfo]) -> tuple[list[ClipInput], int]:
     """Each media file's used ranges, widened by the handle and merged where they touch."""
     spans: dict[Path, list[list[int]]] = {}
     for shot in shots:
         handle = round(handle_s * shot.rate)
-        count = probe_video(shot.media).frame_count
+        count = media[shot.media].frame_count
         span = [max(0, shot.source_frame(shot.start) - handle), min(count, shot.source_frame(shot.stop) + handle)]
         spans.setdefault(shot.media, []).append(span)
     clips, frames = [], 0
