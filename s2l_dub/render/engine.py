@@ -30,7 +30,7 @@ from ..progress import NullProgress, Progress
 from ..train import checkpoint
 from ..train.data import TrainingData, build_training_data
 from ..train.evaluate import load_model, sync_offset
-from ..train.trainer import EXPERT_FILE
+from ..train.trainer import EXPERT_FILE, model_id
 from .encode import EncodeSettings, FrameEncoder, add_frames_to_timecode
 from .yuv import composite_i420, decoding_matrix
 
@@ -79,7 +79,7 @@ class ActorRenderer:
 
     @property
     def model_id(self) -> str:
-        return f"{self.meta.get('run_key', 'unknown')}@{self.meta.get('steps', 0)}"
+        return model_id(self.meta)
 
     def render(self, video: Path, audio: Path | np.ndarray, target: Path, config: RenderConfig = RenderConfig(),
                range_text: str | None = None, progress: Progress | None = None,

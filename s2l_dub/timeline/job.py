@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from ..render.encode import EncodeSettings
 from ..render.engine import ActorRenderer, RenderConfig
 from ..train.config import TrainConfig
 from ..train.config import budget as named_budget
-from ..train.trainer import MODEL_FILE, model_dir, train_actor
+from ..train.trainer import MODEL_META, model_dir, model_id, train_actor, training_key
 from .actors import SKIP, declared_actor, group_by_face, load_mapping
 from .io import read_timeline, write_timeline
 from .segments import Segment, SegmentConfig, Speech, load_cues, plan_segments, snap_cues_to_speech, write_srt
@@ -402,17 +401,13 @@ def _training_clips(shots: list[Shot], handle_s: float,
     return clips, frames
 
 
-def _model_ready(folder: Path, manifest: dict, train_config) -> bool:
-    meta_path = (folder / MODEL_FILE).with_suffix(".json")
+def _model_ready(folder: Path, manifest: dict, train_config: TrainConfig) -> bool:
+    """A finished model of this dataset and config, trained at least as far as asked."""
+    meta_path = folder / MODEL_META
     if not meta_path.exists():
         return False
     meta = read_json(meta_path)
-    # Compared as JSON: the stored config has lists where the dataclass has tuples.
-    wanted = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(
-        train_config, steps=0, checkpoint_every=0, preview_every=0, log_every=0))))
-    have = dict(meta.get("config", {}), steps=0, checkpoint_every=0, preview_every=0, log_every=0)
-    return (meta.get("dataset_key") == stable_key(manifest.get("stages")) and meta.get("steps", 0) >= train_config.steps
-            and have == wanted and meta.get("s2l_dub_version") == __version__)
+    return meta.get("run_key") == training_key(manifest, train_config) and meta.get("steps", 0) >= train_config.steps
 
 
 def _mark_cached(actor: ActorPlan, work: Path, config: DubConfig) -> None:
@@ -468,11 +463,8 @@ def render_segment(plan: DubPlan, renderer: ActorRenderer | None, actor: str, se
 
 
 def _stored_model_id(work: Path, actor: str) -> str | None:
-    meta_path = (model_dir(work, actor) / MODEL_FILE).with_suffix(".json")
-    if not meta_path.exists():
-        return None
-    meta = read_json(meta_path)
-    return f"{meta.get('run_key', 'unknown')}@{meta.get('steps', 0)}"
+    meta_path = model_dir(work, actor) / MODEL_META
+    return model_id(read_json(meta_path)) if meta_path.exists() else None
 
 
 def _estimate(plan: DubPlan) -> float:

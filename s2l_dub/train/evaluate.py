@@ -28,7 +28,7 @@ from ..model.sync import SYNC_FRAMES, SYNC_LIPS_HW, SyncExpert
 from ..progress import NullProgress, Progress
 from . import checkpoint
 from .data import build_training_data, sync_targets
-from .trainer import EXPERT_FILE, MODEL_FILE
+from .trainer import EXPERT_FILE, MODEL_FILE, MODEL_META
 
 SYNC_OFFSETS = range(-5, 6)
 
@@ -43,7 +43,7 @@ def load_model(folder: Path, depth0: torch.Tensor) -> tuple[Speech2Lip, dict]:
     """The finished model, or the newest checkpoint of a run still in progress."""
     folder = Path(folder)
     if (folder / MODEL_FILE).exists():
-        meta = checkpoint.read_state(folder / "model.json")
+        meta = checkpoint.read_state(folder / MODEL_META)
         model = Speech2Lip(model_config_from_dict(meta["config"]["model"]), depth0)
         checkpoint.load_weights(folder / MODEL_FILE, model)
         return model, meta

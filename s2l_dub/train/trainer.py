@@ -23,6 +23,7 @@ from .data import TrainingData, build_training_data, sync_targets
 
 EXPERT_FILE = "sync_expert.safetensors"
 MODEL_FILE = "model.safetensors"
+MODEL_META = "model.json"
 
 
 def model_dir(out: Path, actor: str) -> Path:
@@ -31,6 +32,17 @@ def model_dir(out: Path, actor: str) -> Path:
 
 def dataset_key(dataset: ActorDataset) -> str:
     return stable_key(dataset.manifest["stages"])
+
+
+def training_key(dataset_manifest: dict, config: TrainConfig) -> str:
+    """What is trained, not for how long: `--steps 12000` continues a 6000-step run."""
+    identity = dataclasses.replace(config, steps=0, checkpoint_every=0, preview_every=0, log_every=0)
+    return stable_key(stable_key(dataset_manifest["stages"]), dataclasses.asdict(identity), __version__)
+
+
+def model_id(meta: dict) -> str:
+    """A trained model's identity: its training key and how far it trained."""
+    return f"{meta.get('run_key', 'unknown')}@{meta.get('steps', 0)}"
 
 
 def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress: Progress | None = None,
@@ -44,9 +56,7 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
         raise S2LError(f"{dataset_root}: only {len(data.train_index)} training frames; prepare more footage")
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    # What is trained, not for how long: `--steps 12000` continues a 6000-step run.
-    identity = dataclasses.replace(config, steps=0, checkpoint_every=0, preview_every=0, log_every=0)
-    run_key = stable_key(dataset_key(dataset), dataclasses.asdict(identity), __version__)
+    run_key = training_key(dataset.manifest, config)
     write_json(target / "run_config.json", dataclasses.asdict(config))
     torch.manual_seed(config.seed)
 
