@@ -94,6 +94,12 @@ class Speech2Lip(nn.Module):
         with self._amp(batch["crops"].device):
             return self.generator(batch["mel_context"], batch["time"], lh, lw, continuous=continuous).float()
 
+    def sync_lips(self, mel_context: torch.Tensor, time_norm: torch.Tensor) -> torch.Tensor:
+        """Canonical lips at the sync expert's resolution (B, 3, *SYNC_LIPS_HW)."""
+        h, w = SYNC_LIPS_HW
+        with self._amp(mel_context.device):
+            return self.generator(mel_context, time_norm, h, w).float()
+
     def compose_direct(self, data: TrainingData, batch: dict, lips: torch.Tensor, holes: bool = False):
         """The no-canonicalisation baseline: lips already in the frame's mouth window, pasted with an ellipse."""
         win_h, win_w = data.window_hw
@@ -178,11 +184,8 @@ class Speech2Lip(nn.Module):
         offsets = torch.arange(-2, 3)
         window = (index[:, None] + offsets[None]).clamp(0, len(data.mel) - 1)
         ctx = data.context_index[window]
-        b = len(index)
-        h, w = SYNC_LIPS_HW
-        with self._amp(index.device):
-            features = self.generator.features(data.mel[ctx].flatten(0, 1), data.time_norm[window].flatten())
-            lips = self.generator.render(features, h, w).float().reshape(b, 5, 3, h, w)
+        lips = self.sync_lips(data.mel[ctx].flatten(0, 1), data.time_norm[window].flatten())
+        lips = lips.reshape(len(index), len(offsets), *lips.shape[1:])
         return contrastive_sync_loss(expert.embed_audio(batch["mel"]), expert.embed_lips(lips))
 
 

@@ -25,7 +25,7 @@ from ..dataset.store import ActorDataset, load_dataset
 from ..errors import RangeError, S2LError
 from ..face.track import lost_ranges
 from ..media import FrameRange, iter_frames, load_audio, parse_range, probe_video
-from ..model.sync import SYNC_LIPS_HW, SyncExpert
+from ..model.sync import SyncExpert
 from ..progress import NullProgress, Progress
 from ..train import checkpoint
 from ..train.data import TrainingData, build_training_data
@@ -193,17 +193,11 @@ def _load_expert(folder: Path) -> SyncExpert | None:
 @torch.no_grad()
 def lips_sync(model, expert: SyncExpert, data: TrainingData, index: torch.Tensor, mel: torch.Tensor):
     """The sync expert's best audio offset (frames) and confidence for lips generated from ``mel``."""
-    h, w = SYNC_LIPS_HW
     half = data.context_index.shape[1] // 2
-    positions = torch.arange(len(index))
-    lips = []
-    for start in range(0, len(index), 32):
-        pos = positions[start:start + 32]
-        context = (pos[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, len(mel) - 1)
-        with model._amp(index.device):
-            features = model.generator.features(mel[context], data.time_norm[index[start:start + 32]])
-            lips.append(model.generator.render(features, h, w).float())
-    return sync_offset(expert, torch.cat(lips), mel)
+    context = (torch.arange(len(index))[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, len(mel) - 1)
+    lips = torch.cat([model.sync_lips(mel[ctx], data.time_norm[i])
+                      for ctx, i in zip(context.split(32), index.split(32))])
+    return sync_offset(expert, lips, mel)
 
 
 def _fit_audio(samples: np.ndarray, video_s: float, times: np.ndarray, policy: str, path: Path | str):

@@ -24,7 +24,7 @@ from ..face.landmark_sets import mouth_aperture
 from ..model.lips import LipModelConfig
 from ..model.speech2lip import LossWeights, Speech2Lip, Speech2LipConfig
 from ..model.ssim import ssim
-from ..model.sync import SYNC_FRAMES, SYNC_LIPS_HW, SyncExpert
+from ..model.sync import SYNC_FRAMES, SyncExpert
 from ..progress import NullProgress, Progress
 from . import checkpoint
 from .data import build_training_data, sync_targets
@@ -153,15 +153,9 @@ def _box_from_landmarks(lm: np.ndarray) -> np.ndarray:
 
 def _sync_offset(model, expert, data, held, generated: bool) -> tuple[int, float]:
     """Best audio offset (frames) and confidence of lips against audio over the held-out frames."""
-    h, w = SYNC_LIPS_HW
     if generated:
-        lips = []
-        for start in range(0, len(held), 16):
-            index = held[start:start + 16]
-            with model._amp(index.device):
-                features = model.generator.features(data.mel[data.context_index[index]], data.time_norm[index])
-                lips.append(model.generator.render(features, h, w).float())
-        lips = torch.cat(lips)
+        lips = torch.cat([model.sync_lips(data.mel[data.context_index[index]], data.time_norm[index])
+                          for index in held.split(16)])
     else:
         lips = sync_targets(data, held)
     return sync_offset(expert, lips, data.mel, held)
