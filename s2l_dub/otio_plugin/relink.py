@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import quote, unquote, urlparse
 
 import opentimelineio as otio
+
+from s2l_dub.timeline.shots import file_url, local_path
 
 
 def link_media_reference(in_clip, media_linker_argument_map):
     reference = in_clip.media_reference
     if "s2l" not in in_clip.metadata or not isinstance(reference, otio.schema.ExternalReference):
         return reference
-    current = _local_path(reference.target_url)
+    current = local_path(reference.target_url, Path.cwd())
     if current is None or current.exists():
         return reference
     folders = list((media_linker_argument_map or {}).get("search_paths", []))
@@ -29,17 +30,9 @@ def link_media_reference(in_clip, media_linker_argument_map):
         for candidate in (Path(folder) / current.name, Path(folder) / current.parent.name / current.name):
             if candidate.is_file():
                 return otio.schema.ExternalReference(
-                    target_url="file://" + quote(str(candidate.resolve())),
+                    target_url=file_url(candidate.resolve()),
                     available_range=reference.available_range,
                     metadata=reference.metadata,
                 )
     return reference
 
-
-def _local_path(url: str) -> Path | None:
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme and len(parsed.scheme) > 1:
-        return None
-    return Path(unquote(url))

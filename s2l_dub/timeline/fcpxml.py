@@ -16,12 +16,12 @@ import json
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
 
 from ..errors import TimelineError
-from .shots import frame_range
+from .shots import file_url, frame_range, local_path
 
 VERSION = "1.9"
 METADATA_KEY = "com.s2l-dub.metadata"
@@ -184,12 +184,8 @@ def _at(time: otio.opentime.RationalTime, rate: float) -> int:
 
 def _absolute_url(target: str, base: Path) -> str:
     """FCP relinks by absolute file URL only."""
-    parsed = urlparse(target)
-    if parsed.scheme and len(parsed.scheme) > 1:
-        return target
-    path = Path(unquote(target))
-    path = path if path.is_absolute() else (base / path)
-    return "file://" + quote(str(path.resolve()))
+    path = local_path(target, base)
+    return target if path is None else file_url(path.resolve())
 
 
 # ---------------------------------------------------------------- reading

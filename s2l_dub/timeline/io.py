@@ -84,7 +84,9 @@ def _finish_fcp7(xml_path: Path, size: tuple[int, int], base: Path) -> None:
     relative paths are resolved against the timeline's folder.
     """
     import xml.etree.ElementTree as ET
-    from urllib.parse import quote, unquote, urlparse
+    from urllib.parse import urlparse
+
+    from .shots import file_url, local_path
 
     tree = ET.parse(xml_path)
     for sequence in tree.getroot().iter("sequence"):
@@ -104,9 +106,7 @@ def _finish_fcp7(xml_path: Path, size: tuple[int, int], base: Path) -> None:
     for url in tree.getroot().iter("pathurl"):
         text = (url.text or "").strip()
         if text and not urlparse(text).scheme:
-            local = Path(unquote(text))
-            local = local if local.is_absolute() else (base / local).resolve()
-            url.text = "file://localhost" + quote(str(local))
+            url.text = file_url(local_path(text, base), host="localhost")
     ET.indent(tree)
     body = ET.tostring(tree.getroot(), encoding="unicode")
     xml_path.write_text(f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n{body}\n')

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import opentimelineio as otio
 
@@ -67,15 +67,25 @@ def media_path(reference, base_dir: Path) -> Path | None:
     """The local file behind an ExternalReference (absolute, file:// or relative to the timeline)."""
     if not isinstance(reference, otio.schema.ExternalReference) or not reference.target_url:
         return None
-    url = reference.target_url
+    return local_path(reference.target_url, base_dir)
+
+
+def local_path(url: str, base_dir: Path) -> Path | None:
+    """The local file a media URL names: a path, a file:// URL, or a path relative to ``base_dir``
+    (resolved); None for http(s) and other remote references, which have nothing local to read."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         path = Path(unquote(parsed.path))
     elif parsed.scheme and len(parsed.scheme) > 1:
-        return None  # http(s) and other remote references: nothing local to read
+        return None
     else:
         path = Path(unquote(url))
-    return path if path.is_absolute() else (base_dir / path)
+    return path if path.is_absolute() else (Path(base_dir) / path).resolve()
+
+
+def file_url(path: Path, host: str = "") -> str:
+    """``file://`` URL of an absolute path (``host="localhost"`` is the form FCP7 XML uses)."""
+    return f"file://{host}" + quote(str(path))
 
 
 def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[Shot], list[Skipped]]:
