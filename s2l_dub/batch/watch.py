@@ -23,7 +23,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from ..artifacts import atomic_path, file_digest, read_json, stable_key, write_json
+from ..artifacts import DigestCache, atomic_path, read_json, stable_key, write_json
 from ..errors import S2LError
 from ..progress import NullProgress, Progress
 from ..timeline.io import ADAPTERS
@@ -38,10 +38,12 @@ class WatchConfig:
     interval_s: float = 5.0
 
 
-def pending(folder: Path, config: WatchConfig = WatchConfig()) -> list[tuple[Path, Path]]:
-    """(timeline, sidecar) pairs ready to run: settled, and not done for their current content."""
+def pending(folder: Path, config: WatchConfig = WatchConfig()) -> list[tuple[Path, Path, str]]:
+    """(timeline, sidecar, job key) of each export ready to run: settled, not done for its content."""
     ready = []
     now = time.time()
+    # Scanned every few seconds: files are hashed again only when their size or mtime changes.
+    digests = DigestCache(Path(folder) / ".s2l-digests.json")
     for sidecar in sorted(Path(folder).glob(f"*{SIDECAR_SUFFIX}")):
         name = sidecar.name[: -len(SIDECAR_SUFFIX)]
         timelines = [sidecar.with_name(name + suffix) for suffix in ADAPTERS]
@@ -50,9 +52,10 @@ def pending(folder: Path, config: WatchConfig = WatchConfig()) -> list[tuple[Pat
             continue
         if any(now - p.stat().st_mtime < config.settle_s for p in (timeline, sidecar)):
             continue
-        if _finished_key(timeline) == _job_key(timeline, sidecar):
+        key = _job_key(timeline, sidecar, digests)
+        if _finished_key(timeline) == key:
             continue
-        ready.append((timeline, sidecar))
+        ready.append((timeline, sidecar, key))
     return ready
 
 
@@ -62,8 +65,7 @@ def run_once(folder: Path, config: WatchConfig = WatchConfig(), progress: Progre
     progress = progress or NullProgress()
     runner = runner or _run_job
     records = []
-    for timeline, sidecar in pending(folder, config):
-        key = _job_key(timeline, sidecar)
+    for timeline, sidecar, key in pending(folder, config):
         done, failed = _done_path(timeline), _error_path(timeline)
         try:
             summary = runner(timeline, _read_sidecar(sidecar), progress)
@@ -115,11 +117,11 @@ def _run_job(timeline: Path, options: dict, progress: Progress) -> dict:
     return run_dub(plan, progress)
 
 
-def _job_key(timeline: Path, sidecar: Path) -> str:
-    parts = [file_digest(timeline), file_digest(sidecar)]
+def _job_key(timeline: Path, sidecar: Path, digests: DigestCache) -> str:
+    parts = [digests.digest(timeline), digests.digest(sidecar)]
     try:
         audio = _read_sidecar(sidecar)["audio"]
-        parts.append(file_digest(audio) if Path(audio).is_file() else str(audio))
+        parts.append(digests.digest(audio) if Path(audio).is_file() else str(audio))
     except S2LError as e:
         parts.append(str(e))
     return stable_key(*parts)
