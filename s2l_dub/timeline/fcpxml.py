@@ -107,8 +107,9 @@ def write_fcpxml(timeline: otio.schema.Timeline, path: Path, size: tuple[int, in
     primary = video[0]
     parents: list[tuple[int, int, int, ET.Element]] = []  # (timeline first frame, frames, local start, element)
     cursor = 0
-    for index, item in enumerate(primary):
-        span = primary.range_of_child_at_index(index)
+    primary_spans = primary.range_of_all_children()
+    for item in primary:
+        span = primary_spans[item]
         first = _at(span.start_time, float_rate)
         if isinstance(item, otio.schema.Transition):
             ET.SubElement(spine, "transition", name=item.name or "Cross Dissolve",
@@ -125,10 +126,11 @@ def write_fcpxml(timeline: otio.schema.Timeline, path: Path, size: tuple[int, in
 
     lanes = [(i + 1, t) for i, t in enumerate(video[1:])] + [(-(i + 1), t) for i, t in enumerate(audio)]
     for lane, track in lanes:
-        for index, item in enumerate(track):
+        track_spans = track.range_of_all_children()
+        for item in track:
             if isinstance(item, (otio.schema.Gap, otio.schema.Transition)):
                 continue
-            span = track.range_of_child_at_index(index)
+            span = track_spans[item]
             first = _at(span.start_time, float_rate)
             parent_first, _, parent_local, parent = next(
                 p for p in reversed(parents) if p[0] <= first)

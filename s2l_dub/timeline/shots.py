@@ -94,15 +94,17 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[
     shots: list[Shot] = []
     skipped: list[Skipped] = []
     video_tracks = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Video]
+    # One pass per track: asking a track for one child's range walks every child before it.
+    spans = [track.range_of_all_children() for track in video_tracks]
     covered_above: list[list[tuple[int, int]]] = []
-    for track in video_tracks:
-        covered_above.append([_frames(track.range_of_child(item), rate) for item in track
+    for track, track_spans in zip(video_tracks, spans):
+        covered_above.append([_frames(track_spans[item], rate) for item in track
                               if isinstance(item, (otio.schema.Clip, otio.schema.Stack)) and item.enabled])
 
     for t_index, track in enumerate(video_tracks):
         if track.name.startswith(DUB_TRACK_PREFIX) or not track.enabled:
             continue
-        higher = [span for spans in covered_above[t_index + 1:] for span in spans]
+        higher = [span for above in covered_above[t_index + 1:] for span in above]
         items = list(track)
         for position, item in enumerate(items):
             name = item.name or f"{track.name} item {position + 1}"
@@ -127,7 +129,7 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[
             if abs(clip_rate - rate) > 1e-6:
                 skipped.append(Skipped(name, track.name, f"clip at {clip_rate:g} fps in a {rate:g} fps timeline"))
                 continue
-            start, stop = _frames(track.range_of_child(item), rate)
+            start, stop = _frames(spans[t_index][item], rate)
             lo, hi = start, stop
             if position > 0 and isinstance(items[position - 1], otio.schema.Transition):
                 lo = start + items[position - 1].out_offset.rescaled_to(rate).to_frames()
