@@ -25,11 +25,13 @@ def _blocked(task: Task, results: dict[str, dict]) -> dict | None:
     return None
 
 
-def run_local(tasks: list[Task], progress: Progress | None = None, stop_after: int | None = None) -> dict[str, dict]:
-    """Run every task in order. ``stop_after`` ends the run after that many tasks, as a crash would."""
+def run_local(tasks: list[Task], progress: Progress | None = None, stop_after: int | None = None,
+              cache: dict | None = None) -> dict[str, dict]:
+    """Run every task in order. ``stop_after`` ends the run after that many tasks, as a crash would;
+    ``cache`` holds what tasks may share in this process (build_graph's plans)."""
     progress = progress or NullProgress()
     results: dict[str, dict] = {}
-    cache: dict = {}
+    cache = {} if cache is None else cache
     for count, task in enumerate(tasks):
         if stop_after is not None and count >= stop_after:
             raise KeyboardInterrupt(f"stopped after {stop_after} tasks")

@@ -75,19 +75,19 @@ class Task:
     """Tasks that must finish first, whatever their outcome."""
 
 
-def build_graph(specs: list[JobSpec], progress: Progress | None = None) -> tuple[list[Task], dict[str, str]]:
-    """Tasks in an order that respects their dependencies, and the jobs that could not be planned."""
+def build_graph(specs: list[JobSpec], progress: Progress | None = None) -> tuple[list[Task], dict[str, str], dict]:
+    """Tasks in an order that respects their dependencies, the jobs that could not be planned,
+    and the plans made on the way (a task cache, so tasks run in this process do not plan again)."""
     progress = progress or NullProgress()
-    plans, failed = {}, {}
+    planned, failed = [], {}
     for spec in specs:
         try:
-            plans[spec.key] = spec.plan(progress)
+            planned.append((spec, spec.plan(progress)))
         except S2LError as e:
             failed[spec.key] = str(e)
             progress.log(f"{spec.key}: {e}")
     footage: dict[str, dict] = {}
-    for spec_key, plan in plans.items():
-        spec = next(s for s in specs if s.key == spec_key)
+    for spec, plan in planned:
         for name, actor in plan.actors.items():
             entry = footage.setdefault(name, {"work": spec.work, "clips": set(), "face": actor.face_hint.point,
                                               "train": dataclasses.asdict(spec.train_config())})
@@ -95,8 +95,7 @@ def build_graph(specs: list[JobSpec], progress: Progress | None = None) -> tuple
     tasks = [Task(f"{TRAIN}:{name}", TRAIN, {"actor": name, "work": entry["work"], "clips": sorted(entry["clips"]),
                                              "face": entry["face"], "train": entry["train"]})
              for name, entry in sorted(footage.items())]
-    for spec_key, plan in plans.items():
-        spec = next(s for s in specs if s.key == spec_key)
+    for spec, plan in planned:
         renders = []
         for index, (_, actor) in enumerate(plan.segments):
             task_id = f"{RENDER}:{spec.key}:{index}"
@@ -104,7 +103,8 @@ def build_graph(specs: list[JobSpec], progress: Progress | None = None) -> tuple
                               needs=(f"{TRAIN}:{actor}",)))
             renders.append(task_id)
         tasks.append(Task(f"{ASSEMBLE}:{spec.key}", ASSEMBLE, {"spec": dataclasses.asdict(spec)}, after=tuple(renders)))
-    return tasks, failed
+    cache = {_plan_key(dataclasses.asdict(spec)): plan for spec, plan in planned}
+    return tasks, failed, cache
 
 
 def execute(task: Task, progress: Progress | None = None, cache: dict | None = None) -> dict:
@@ -135,8 +135,12 @@ def _train(payload: dict, progress: Progress, cache: dict) -> dict:
     return {"model": renderer.model_id}
 
 
+def _plan_key(spec_dict: dict) -> tuple[str, str]:
+    return "plan", json.dumps(spec_dict, sort_keys=True)
+
+
 def _plan(spec_dict: dict, progress: Progress, cache: dict):
-    key = ("plan", json.dumps(spec_dict, sort_keys=True))
+    key = _plan_key(spec_dict)
     if key not in cache:
         cache[key] = JobSpec(**spec_dict).plan(progress)
     return cache[key]

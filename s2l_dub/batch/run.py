@@ -74,12 +74,12 @@ def run_batch(recipe_path: Path, executor: str = "local", address: str | None = 
     started = time.monotonic()
     recipe = load_recipe(recipe_path)
     specs, failed = job_specs(recipe, train, progress)
-    tasks, unplanned = build_graph(specs, progress)
+    tasks, unplanned, plans = build_graph(specs, progress)
     failed.update(unplanned)
     if dry_run:
         return {"recipe": str(recipe.path), "tasks": [dataclasses.asdict(t) for t in tasks], "failed": failed}
     if executor == "local":
-        results = run_local(tasks, progress, stop_after)
+        results = run_local(tasks, progress, stop_after, plans)
     elif executor == "ray":
         results = run_ray(tasks, address, progress)
     else:
