@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import subprocess
 from pathlib import Path
 
 from ..artifacts import atomic_path, write_json
+from ..timeline.shots import relative_url
 from .graph import Task
 from .recipe import Recipe
 
@@ -70,7 +70,7 @@ def _html(report: dict, folder: Path) -> str:
         state = "<span class='ok'>done</span>" if job["ok"] else "<span class='bad'>failed</span>"
         parts.append(f"<h2>{esc(job['project'])} / {esc(job['lang'])}: {state}</h2><p>"
                      f"{job['rendered']} rendered, {job['reused']} reused, {job['qc_flagged']} flagged. Outputs: "
-                     + ", ".join(f"<a href='{esc(_rel(p, folder))}'>{esc(Path(p).name)}</a>" for p in job["outputs"])
+                     + ", ".join(f"<a href='{esc(relative_url(p, folder))}'>{esc(Path(p).name)}</a>" for p in job["outputs"])
                      + "</p>")
         if job["failures"]:
             parts.append("<ul>" + "".join(f"<li class='bad'>{esc(f)}</li>" for f in job["failures"]) + "</ul>")
@@ -89,7 +89,7 @@ def _html(report: dict, folder: Path) -> str:
                 f"<tr><td>{esc(seg['clip'])}<br><small>{esc(seg['text'])}</small></td><td>{esc(seg['actor'])}</td>"
                 f"<td>{seg['timeline_frames'][0]}-{seg['timeline_frames'][1]}</td><td>{before}</td><td>{after}</td>"
                 f"<td>{_player(seg['source'], folder, seg['source_seconds'])}"
-                f"{_player(seg['media'], folder)}<br><a href='{esc(_rel(seg['media'], folder))}'>dubbed file</a></td>"
+                f"{_player(seg['media'], folder)}<br><a href='{esc(relative_url(seg['media'], folder))}'>dubbed file</a></td>"
                 f"<td>offset {scores.get('sync_offset_frames')}<br>conf. {scores.get('sync_confidence')}</td>"
                 f"<td class='{'bad' if seg['qc'] else 'ok'}'>{qc}</td></tr>")
         parts.append("</table>")
@@ -99,7 +99,7 @@ def _html(report: dict, folder: Path) -> str:
 def _player(media: str, folder: Path, seconds: list[float] | None = None) -> str:
     """A video player; ``seconds`` plays only that span of the file (a media fragment)."""
     fragment = f"#t={seconds[0]:.3f},{seconds[1]:.3f}" if seconds else ""
-    return (f"<video controls preload='none' src='{html.escape(_rel(media, folder))}{fragment}'></video>")
+    return (f"<video controls preload='none' src='{html.escape(relative_url(media, folder))}{fragment}'></video>")
 
 
 def _still(video: Path, frame: int) -> str:
@@ -111,7 +111,3 @@ def _still(video: Path, frame: int) -> str:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
         return ""
     return f"<img alt='frame {frame}' src='data:image/jpeg;base64,{base64.b64encode(data).decode()}'>" if data else ""
-
-
-def _rel(path: str, folder: Path) -> str:
-    return Path(os.path.relpath(Path(path).resolve(), folder.resolve())).as_posix()

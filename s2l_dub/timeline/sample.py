@@ -10,7 +10,6 @@ same edit can be cut at an NTSC rate.
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -23,7 +22,7 @@ from ..artifacts import atomic_path
 from ..errors import S2LError
 from ..media import load_audio, probe_video
 from .io import write_timeline
-from .shots import frame_range
+from .shots import frame_range, relative_url
 
 STEM_RATE = 48000
 
@@ -97,7 +96,7 @@ def build_sample_project(samples: Path, target: Path, rate: Fraction = Fraction(
         else:
             info = probe_video(media[item.actor])
             reference = otio.schema.ExternalReference(
-                target_url=Path(os.path.relpath(media[item.actor].resolve(), target.resolve())).as_posix(),
+                target_url=relative_url(media[item.actor], target),
                 available_range=frame_range(0, info.frame_count, r))
             for track in (picture, sound):
                 track.append(otio.schema.Clip(name=item.name, media_reference=reference.deepcopy(),

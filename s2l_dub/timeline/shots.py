@@ -9,6 +9,7 @@ frames at the clip's rate, which must be the timeline's rate.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
@@ -81,6 +82,11 @@ def local_path(url: str, base_dir: Path) -> Path | None:
     else:
         path = Path(unquote(url))
     return path if path.is_absolute() else (Path(base_dir) / path).resolve()
+
+
+def relative_url(path: Path, base_dir: Path) -> str:
+    """``path`` relative to ``base_dir`` with forward slashes, as a timeline or page links to it."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(base_dir).resolve())).as_posix()
 
 
 def file_url(path: Path, host: str = "") -> str:

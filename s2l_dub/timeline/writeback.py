@@ -9,14 +9,13 @@ marker an editor can jump to.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import opentimelineio as otio
 
 from .. import __version__
 from .segments import Segment
-from .shots import DUB_TRACK_PREFIX, frame_range
+from .shots import DUB_TRACK_PREFIX, frame_range, relative_url
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +83,7 @@ def dubbed_timeline(original: otio.schema.Timeline, renders: list[RenderedSegmen
     stem_frames = int(stem_seconds * rate)
     audio.append(otio.schema.Clip(
         name=f"dub stem ({lang})",
-        media_reference=otio.schema.ExternalReference(target_url=_relative(stem, output_dir),
+        media_reference=otio.schema.ExternalReference(target_url=relative_url(stem, output_dir),
                                                       available_range=frame_range(0, stem_frames, rate)),
         source_range=frame_range(max(0, -offset_frames), stem_frames - max(0, -offset_frames), rate),
         metadata={"s2l": {"role": "dub_stem", "lang": lang}},
@@ -103,7 +102,7 @@ def _rendered_clip(render: RenderedSegment, output_dir: Path, rate: float, qc: Q
     origin = 0
     if sidecar["source"].get("timecode"):
         origin = otio.opentime.from_timecode(sidecar["source"]["timecode"], rate).to_frames()
-    reference = otio.schema.ExternalReference(target_url=_relative(render.media, output_dir),
+    reference = otio.schema.ExternalReference(target_url=relative_url(render.media, output_dir),
                                               available_range=frame_range(origin, frames, rate))
     reasons = qc_reasons(sidecar, qc)
     clip = otio.schema.Clip(
@@ -129,9 +128,3 @@ def _rendered_clip(render: RenderedSegment, output_dir: Path, rate: float, qc: Q
             metadata={"s2l": {"qc": reasons}},
         ))
     return clip, reasons
-
-
-
-
-def _relative(path: Path, base: Path) -> str:
-    return Path(os.path.relpath(Path(path).resolve(), Path(base).resolve())).as_posix()
