@@ -176,3 +176,22 @@ def test_every_ablation_variant_trains_and_renders(variant, data):
     with torch.no_grad():
         output, _, _, target = model.render_window(data, batch)
     assert output.shape == target.shape
+
+
+def test_cosine_schedule_decays_to_its_floor_and_keeps_old_keys():
+    import dataclasses
+
+    from s2l_dub.errors import S2LError
+    from s2l_dub.train.config import TrainConfig, learning_rate_scale
+    from s2l_dub.train.trainer import training_key
+
+    cosine = TrainConfig(steps=100, lr_schedule="cosine", lr_floor=0.1)
+    scales = [learning_rate_scale(cosine, s) for s in (0, 50, 100)]
+    assert scales == [pytest.approx(1.0), pytest.approx(0.55), pytest.approx(0.1)]
+    assert learning_rate_scale(TrainConfig(), 5000) == 1.0
+    with pytest.raises(S2LError, match="unknown learning-rate schedule 'step'"):
+        learning_rate_scale(dataclasses.replace(cosine, lr_schedule="step"), 1)
+    manifest = {"stages": {"geometry": "g"}}
+    # A constant-rate run's key ignores the schedule's fields, so models trained before them stay valid.
+    assert training_key(manifest, TrainConfig()) == training_key(manifest, TrainConfig(lr_floor=0.5))
+    assert training_key(manifest, TrainConfig()) != training_key(manifest, dataclasses.replace(cosine, steps=6000))

@@ -12,7 +12,8 @@ from s2l_dub.face.backends import FaceBox, load_landmarker
 from s2l_dub.face.landmark_sets import mouth_aperture
 from s2l_dub.media import iter_frames, probe_video
 from s2l_dub.render.encode import EncodeSettings, add_frames_to_timecode
-from s2l_dub.render.engine import RenderConfig, render_clip
+from s2l_dub.progress import NullProgress
+from s2l_dub.render.engine import ActorRenderer, RenderConfig, render_clip
 
 
 def psnr(a, b):
@@ -117,14 +118,62 @@ def test_length_mismatch_is_an_error_naming_both_durations(may_dataset, may_mode
     assert not (tmp_path / "x.mov").exists()
 
 
-def test_clip_that_is_not_the_actors_is_refused(may_dataset, may_model, samples, tmp_path):
-    with pytest.raises(S2LError, match="not among actor 'may'"):
-        render_clip(may_dataset.root, may_model, samples / "clips" / "retalking_face_2.mp4",
-                    samples / "dub_audio" / "French1.wav", tmp_path / "x.mov")
+class RecordingProgress(NullProgress):
+    def __init__(self):
+        self.lines = []
+
+    def log(self, message):
+        self.lines.append(message)
 
 
-def test_range_outside_the_prepared_frames(may_dataset, may_model, may_video, samples, tmp_path):
-    with pytest.raises(RangeError):
+@pytest.fixture(scope="module")
+def unprepared_copy(may_video, tmp_path_factory):
+    """The actor's clip re-encoded: the same person and motion, but not a file the actor was prepared on."""
+    target = tmp_path_factory.mktemp("copy") / "may_copy.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(may_video), "-c:v", "libx264", "-crf", "12", "-c:a", "copy",
+                    str(target)], check=True)
+    return target
+
+
+def test_a_clip_that_was_not_prepared_is_tracked_and_rendered(may_dataset, may_model, may_video, unprepared_copy,
+                                                            samples, tmp_path):
+    audio = samples / "dub_audio" / "french1.wav"
+    prepared, tracked = tmp_path / "prepared.mov", tmp_path / "tracked.mov"
+    renderer = ActorRenderer(may_dataset.root, may_model)
+    renderer.render(may_video, audio, prepared, RenderConfig(fit="trim"), "f0-f50")
+    progress = RecordingProgress()
+    sidecar = renderer.render(unprepared_copy, audio, tracked, RenderConfig(fit="trim"), "f0-f50", progress)
+    assert sidecar["source"]["prepared"] is False and sidecar["frames"] == 50
+    assert sidecar["scores"]["identity_distance"] < 0.2
+    assert not any("someone other" in line for line in progress.lines)
+    # Tracked with the actor's own head model, the copy's mouth lands where the prepared one does.
+    frames = set(range(0, 50, 5))
+    a = mouth_crops(prepared, may_dataset.geometry, frames)
+    b = mouth_crops(tracked, may_dataset.geometry, frames)
+    assert psnr(a, b) > 30, psnr(a, b)
+    # ...and everything outside the face is still the decoded copy.
+    size = int(may_dataset.geometry["lower_face_size"])
+    outside = []
+    for i, (x, y) in enumerate(zip(iter_frames(probe_video(unprepared_copy), 0, 50), iter_frames(probe_video(tracked)))):
+        keep = np.ones(x.shape[:2], bool)
+        ox, oy = may_dataset.geometry["lower_face_origins"][i]
+        keep[max(0, oy - 20):oy + size + 20, max(0, ox - 20):ox + size + 20] = False
+        outside.append(psnr(x[keep], y[keep]))
+    assert np.mean(outside) > 45, np.mean(outside)
+
+
+def test_a_clip_of_someone_else_renders_with_a_warning(may_dataset, may_model, samples, tmp_path):
+    progress = RecordingProgress()
+    sidecar = ActorRenderer(may_dataset.root, may_model).render(
+        samples / "clips" / "retalking_face_2.mp4", samples / "dub_audio" / "french1.wav", tmp_path / "x.mov",
+        RenderConfig(fit="trim"), "f0-f10", progress)
+    assert sidecar["scores"]["identity_distance"] > 0.6
+    warnings = [line for line in progress.lines if "someone other than actor 'may'" in line]
+    assert len(warnings) == 1 and "retalking_face_2.mp4" in warnings[0], progress.lines
+
+
+def test_range_outside_the_clip(may_dataset, may_model, may_video, samples, tmp_path):
+    with pytest.raises(RangeError, match="outside the clip"):
         render_clip(may_dataset.root, may_model, may_video, samples / "dub_audio" / "french1.wav", tmp_path / "x.mov",
                     range_text="f100-f200")
 

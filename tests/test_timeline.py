@@ -258,3 +258,24 @@ def test_a_short_segment_keeps_the_speech_of_its_stem(project25):
     seg = next(s for s, _ in plan.segments if s.shot.name == "may_1")
     times = (seg.start + np.arange(seg.frames)) / plan.rate
     assert speech_flags(times, [(s.start_s, s.end_s) for s in plan.detected]).sum() >= 15
+
+
+def test_mute_media_is_dubbed_but_not_learned_from(plan25, tmp_path):
+    """A shot whose media has no sound cannot teach the mouth; the renderer still tracks and dubs it."""
+    import dataclasses
+
+    from s2l_dub.errors import NoAudioError
+    from s2l_dub.media import probe_video
+    from s2l_dub.timeline.job import _training_clips, ready_actor
+
+    actor = next(iter(plan25.actors.values()))
+    media = {s.media: probe_video(s.media) for s in actor.shots}
+    assert _training_clips(actor.shots, 1.0, media)[0]  # with sound, its shots are its footage
+    mute = actor.shots[0].media
+    media[mute] = dataclasses.replace(media[mute], has_audio=False)
+    clips, frames = _training_clips(actor.shots, 1.0, media)
+    assert all(c.path != mute for c in clips)
+    if all(s.media == mute for s in actor.shots):
+        assert clips == [] and frames == 0
+    with pytest.raises(NoAudioError, match=f"actor {actor.name}: none of their shots' media has an audio stream"):
+        ready_actor(tmp_path, actor.name, [], actor.face_hint, tiny_train_config())

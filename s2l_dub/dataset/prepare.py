@@ -231,10 +231,8 @@ def _geometry_stage(infos, ranges, tracks, config: PrepareConfig, canonical_over
         n = len(frames)
         clip_index.append(np.full(n, c, np.int32))
         frame_index.append(np.arange(frames.start, frames.stop, dtype=np.int64))
-        pts = info.frame_pts
-        frame_pts.append(pts[frames.start:frames.stop])
-        step = np.diff(np.append(pts, pts[-1] + (pts[-1] - pts[-2] if len(pts) > 1 else 1)))
-        durations.append(step[frames.start:frames.stop] * float(info.time_base))
+        frame_pts.append(info.frame_pts[frames.start:frames.stop])
+        durations.append(info.frame_durations_s[frames.start:frames.stop])
         sizes.append(np.tile([info.width, info.height], (n, 1)))
     landmarks, valid = np.concatenate(landmarks), np.concatenate(valid)
     clip_index, sizes = np.concatenate(clip_index), np.concatenate(sizes)

@@ -61,6 +61,13 @@ class VideoInfo:
         return self.frame_pts.astype(np.float64) * float(self.time_base)
 
     @property
+    def frame_durations_s(self) -> np.ndarray:
+        """How long each frame shows, in seconds; the last frame lasts as long as the one before it."""
+        pts = self.frame_pts
+        last_step = pts[-1] - pts[-2] if len(pts) > 1 else 1
+        return np.diff(np.append(pts, pts[-1] + last_step)) * float(self.time_base)
+
+    @property
     def start_s(self) -> Fraction:
         return self.frame_time(0)
 

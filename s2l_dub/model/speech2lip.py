@@ -60,9 +60,12 @@ class Speech2Lip(nn.Module):
     def _amp(self, device: torch.device):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision)
 
-    def compose(self, data: TrainingData, batch: dict, lips: torch.Tensor, holes: bool = False):
+    def compose(self, data: TrainingData, batch: dict, lips: torch.Tensor, holes: bool = False,
+                hole_mask: torch.Tensor | None = None):
         """C2O-warp canonical lips into each frame's mouth window and blend.
 
+        ``holes`` punches random training holes; ``hole_mask`` (B, 1, h, w) marks real ones
+        (forward-warping gaps in pose-controlled synthesis) for Blend-Net to fill.
         Returns (output, pasted, mask, target) windows, each (B, C, h, w).
         """
         crops = batch["crops"]
@@ -78,10 +81,13 @@ class Speech2Lip(nn.Module):
         uv_c = map_pixels(grid, d_obs, batch["K"], data.K_canonical.expand(b, 3, 3), inv_R, inv_t)
         warped = sample(lips, uv_c, box=(lx, ly))
         mask = sample(data.lip_mask.expand(b, 1, lh, lw), uv_c, box=(lx, ly))
-        return self._paste_and_blend(_mouth_windows(data, batch), warped, mask, holes)
+        return self._paste_and_blend(_mouth_windows(data, batch), warped, mask, holes, hole_mask)
 
-    def _paste_and_blend(self, target, lips, mask, holes: bool):
+    def _paste_and_blend(self, target, lips, mask, holes: bool, hole_mask: torch.Tensor | None = None):
         pasted = target * (1 - mask) + lips * mask
+        if hole_mask is not None:
+            # The same black holes Blend-Net saw in training (black_holes), now real.
+            pasted = pasted * (1 - hole_mask)
         if holes:
             pasted = black_holes(pasted, mask, self.config.black_hole_probability)
         if not self.config.use_blend:
@@ -107,14 +113,15 @@ class Speech2Lip(nn.Module):
         mask = _ellipse(win_h, win_w).expand(len(target), 1, win_h, win_w)
         return self._paste_and_blend(target, lips, mask, holes)
 
-    def render_window(self, data: TrainingData, batch: dict) -> tuple[torch.Tensor, ...]:
-        """Inference: (output, pasted, mask, target) mouth windows for a batch."""
+    def render_window(self, data: TrainingData, batch: dict,
+                      hole_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """Inference: (output, pasted, mask, target) mouth windows for a batch (see ``compose``)."""
         if not self.config.canonical:
             win_h, win_w = data.window_hw
             with self._amp(batch["crops"].device):
                 lips = self.generator(batch["mel_context"], batch["time"], win_h, win_w).float()
             return self.compose_direct(data, batch, lips)
-        return self.compose(data, batch, self.generate(data, batch, continuous=False))
+        return self.compose(data, batch, self.generate(data, batch, continuous=False), hole_mask=hole_mask)
 
     def losses(self, data: TrainingData, batch: dict, expert: SyncExpert | None = None) -> dict[str, torch.Tensor]:
         cfg = self.config

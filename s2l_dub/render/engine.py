@@ -1,9 +1,11 @@
-"""`s2l-dub render`: a prepared clip of an actor, re-rendered to speak new audio.
+"""`s2l-dub render`: a clip of an actor re-rendered to speak new audio.
 
 Decode -> synthesise -> encode run as one stream: the model works on each frame's
-cached lower-face crop geometry at crop resolution, and its mouth window is resampled
-back to source resolution and pasted with a feathered mask. Every pixel outside that
-mask is the decoded source pixel.
+lower-face crop at crop resolution, and its mouth window is resampled back to source
+resolution and pasted with a feathered mask. Every pixel outside that mask is the
+decoded source pixel. Clips the actor was prepared on reuse the prepared geometry;
+any other clip is tracked first (see ``render.geometry``). With pose control the
+head is first turned to the new pose (see ``render.pose``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from ..artifacts import DigestCache, atomic_path, write_json
 from ..audio.features import AudioFeatureConfig, log_mel, windows_at
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..dataset.store import ActorDataset, load_dataset
-from ..errors import RangeError, S2LError
-from ..face.track import lost_ranges
+from ..errors import S2LError
+from ..face.geometry import rotation_matrices
+from ..face.track import FaceHint, lost_ranges
 from ..media import FrameRange, iter_frames, load_audio, parse_range, probe_video
 from ..model.sync import SyncExpert
 from ..progress import NullProgress, Progress
@@ -32,6 +35,9 @@ from ..train.data import TrainingData, build_training_data
 from ..train.evaluate import load_model, sync_offset
 from ..train.trainer import EXPERT_FILE, model_id
 from .encode import EncodeSettings, FrameEncoder, add_frames_to_timecode
+from .geometry import FrameGeometry, prepared_geometry, tracked_geometry
+from .identity import IdentityCheck
+from .pose import PoseConfig, head_box, head_depth, repose, target_poses
 from .yuv import composite_i420, decoding_matrix
 
 FIT_POLICIES = ("error", "pad", "trim")
@@ -48,21 +54,25 @@ class RenderConfig:
     """Width of the soft edge (source pixels) where rendered and source pixels mix."""
     silence_closes_mouth: bool = True
     """Frames the VAD finds silent get the actor's own quietest audio, so the mouth rests closed."""
+    face: str | None = None
+    """Which face is the actor in a clip that was not prepared (as `prepare --face`)."""
+    pose: PoseConfig = PoseConfig()
+    pose_from: str | None = None
+    """A clip whose head rotations the render takes over (pose-controllable synthesis)."""
+
+    @property
+    def pose_control(self) -> bool:
+        return self.pose.offsets_active or self.pose_from is not None
 
 
-def find_clip(dataset: ActorDataset, video: Path, digests: DigestCache, frames: FrameRange | None = None) -> dict:
-    """The prepared clip of ``video`` that holds ``frames`` (a file may be prepared in several ranges)."""
+def find_clip(dataset: ActorDataset, video: Path, digests: DigestCache, frames: FrameRange | None = None) -> dict | None:
+    """The prepared clip of ``video`` that holds ``frames`` (a file may be prepared in several ranges), if any."""
     digest = digests.digest(video)
-    matches = [clip for clip in dataset.manifest["clips"] if clip["digest"] == digest]
-    if not matches:
-        raise S2LError(f"{video}: not among actor {dataset.manifest['actor']!r}'s prepared clips; "
-                       f"run `s2l-dub prepare` with it and retrain")
-    for clip in matches:
+    for clip in dataset.manifest["clips"]:
         start, stop = clip["range"]
-        if frames is None or (start <= frames.start and frames.stop <= stop):
+        if clip["digest"] == digest and (frames is None or (start <= frames.start and frames.stop <= stop)):
             return clip
-    spans = ", ".join(f"{c['range'][0]}-{c['range'][1]}" for c in matches)
-    raise RangeError(f"{video}: frames {frames.start}-{frames.stop} lie outside the prepared frames {spans}")
+    return None
 
 
 class ActorRenderer:
@@ -76,10 +86,33 @@ class ActorRenderer:
         self.model.eval()
         self.expert = _load_expert(self.model_folder)
         self._digests = DigestCache(self.model_folder / "digests.json")
+        self._identity = IdentityCheck(self.dataset, self.model_folder / "identity.json")
 
     @property
     def model_id(self) -> str:
         return model_id(self.meta)
+
+    def geometry(self, video: Path, info, frames: FrameRange, config: RenderConfig,
+                 progress: Progress) -> tuple[FrameGeometry, dict]:
+        """The frames' geometry, and where it came from (prepared, or tracked with an identity check)."""
+        clip = find_clip(self.dataset, Path(video), self._digests, frames)
+        if clip is not None:
+            g = self.dataset.geometry
+            first = int(np.flatnonzero((g["clip_index"] == clip["index"]) & (g["frame_index"] == frames.start))[0])
+            return prepared_geometry(self.dataset, self.data, first, len(frames)), {"prepared": True,
+                                                                                     "digest": clip["digest"]}
+        geometry = tracked_geometry(self.dataset, self.data, info, frames, FaceHint.parse(config.face), progress)
+        distance = self._identity.distance(info, frames, geometry)
+        origin = {"prepared": False, "digest": self._digests.digest(Path(video)), "identity_distance": distance}
+        if distance is not None and distance > self._identity.threshold:
+            progress.log(f"{video}: this face looks like someone other than actor {self.dataset.manifest['actor']!r} "
+                         f"(identity distance {distance:.2f}; the same person is below {self.identity_threshold:.2f}); "
+                         "rendering anyway")
+        return geometry, origin
+
+    @property
+    def identity_threshold(self) -> float:
+        return self._identity.threshold
 
     def render(self, video: Path, audio: Path | np.ndarray, target: Path, config: RenderConfig = RenderConfig(),
                range_text: str | None = None, progress: Progress | None = None,
@@ -102,30 +135,39 @@ class ActorRenderer:
         if info.is_variable_rate:
             raise S2LError(f"{video}: variable frame rate; conform it to a constant rate before rendering")
         frames = parse_range(range_text, info)
-        clip = find_clip(self.dataset, Path(video), self._digests, frames)
-        data, model = self.data, self.model
-        g = self.dataset.geometry
-        first = int(np.flatnonzero((g["clip_index"] == clip["index"]) & (g["frame_index"] == frames.start))[0])
-        index = torch.arange(first, first + len(frames))
-
-        times = info.frame_times_s[frames.start:frames.stop] - float(info.frame_time(frames.start))
-        video_s = float(np.sum(g["frame_duration_s"][index.numpy()]))
+        # Cheap checks first: a bad audio file should not cost a tracking pass.
         raw = load_audio(audio) if not isinstance(audio, np.ndarray) else np.asarray(audio, np.float32)
         audio_name = str(Path(audio).resolve()) if not isinstance(audio, np.ndarray) else None
+        times = info.frame_times_s[frames.start:frames.stop] - float(info.frame_time(frames.start))
+        video_s = float(np.sum(info.frame_durations_s[frames.start:frames.stop]))
         samples, kept = _fit_audio(raw, video_s, times, config.fit, audio_name or "dub audio")
         if speech is not None and len(speech) < kept:
             raise S2LError(f"{video}: speech flags for {len(speech)} frames, rendering {kept}")
+        poses, pose_report = None, None
+        driving = self._driving_rotations(config, progress) if config.pose_from else None
+
+        geometry, origin = self.geometry(Path(video), info, frames, config, progress)
+        data, model = self.data, self.model
+        if config.pose_control:
+            *poses, capped = target_poses(geometry.rvecs, geometry.tvecs, config.pose, driving)
+            if capped:
+                progress.log(f"{Path(video).name}: pose change capped at {config.pose.max_change_deg:g}° "
+                             f"on {capped} frames")
+            pose_report = {"yaw_deg": config.pose.yaw_deg, "pitch_deg": config.pose.pitch_deg,
+                           "from": config.pose_from, "capped_frames": capped, "hole_share": 0.0}
         mel, silent = _drive(samples, times, data, config, kept, None if speech is None else speech[:kept])
 
         target.parent.mkdir(parents=True, exist_ok=True)
         audio_track = target.with_name(f".{target.stem}.audio.wav")
         sf.write(audio_track, samples, 16000, subtype="PCM_16")
-        lost = lost_ranges(g["valid"][index.numpy()][:kept])
+        lost = lost_ranges(geometry.valid[:kept])
         if lost:
             spans = ", ".join(f"{frames.start + a}-{frames.start + b}" for a, b in lost[:6])
             progress.log(f"{Path(video).name}: no face on frames {spans}; passed through untouched")
 
         timecode = add_frames_to_timecode(info.timecode, frames.start, info.frame_rate) if info.timecode else None
+        learned_offset = model.depth.offset.detach() if config.pose_control else None
+        hole_pixels, head_pixels = 0, 0
         progress.start(f"rendering {Path(video).name}", int(kept))
         try:
             planar = info.pix_fmt == "yuv420p" and info.width % 2 == 0 and info.height % 2 == 0
@@ -135,26 +177,37 @@ class ActorRenderer:
                 rgb_frames = iter_frames(info, frames.start, frames.start + kept)
                 planes = iter_frames(info, frames.start, frames.start + kept, "yuv420p") if planar else None
                 for start in range(0, kept, config.batch_size):
-                    chunk = index[start:min(start + config.batch_size, kept)]
-                    decoded = [next(rgb_frames) for _ in chunk]
-                    source_planes = [next(planes) for _ in chunk] if planar else None
-                    for frame in _synthesise(model, data, chunk, mel, chunk - first, decoded, source_planes, info,
-                                             config):
+                    local = np.arange(start, min(start + config.batch_size, kept))
+                    decoded = [next(rgb_frames) for _ in local]
+                    source_planes = [next(planes) for _ in local] if planar else None
+                    turned = None
+                    if poses is not None:
+                        turned = [_turn_head(frame, geometry, int(i), (poses[0][i], poses[1][i]), data,
+                                             learned_offset, config.pose)
+                                  if geometry.valid[i] else None for frame, i in zip(decoded, local)]
+                        hole_pixels += sum(int(t.holes.sum()) for t in turned if t is not None)
+                        head_pixels += sum(int(t.changed.astype(bool).sum()) for t in turned if t is not None)
+                    for frame in _synthesise(model, data, geometry, local, mel, decoded, source_planes, info, config,
+                                             None if poses is None else (poses[0][local], poses[1][local]),
+                                             turned):
                         encoder.write(frame)
-                    progress.advance(len(chunk))
+                    progress.advance(len(local))
                 encoder.close()
         finally:
             audio_track.unlink(missing_ok=True)
 
         offset, confidence = (None, None)
         if self.expert is not None and model.config.canonical:
-            offset, confidence = lips_sync(model, self.expert, data, index[:kept], mel)
-        turn = g["euler_deg"][index.numpy()[:kept], :2] - g["euler_deg"][int(g["canonical"]), :2]
+            offset, confidence = lips_sync(model, self.expert, data, geometry.time_norm[:kept], mel)
+        canonical_euler = self.dataset.geometry["euler_deg"][int(self.dataset.geometry["canonical"])]
+        turn = geometry.euler_deg[:kept, :2] - canonical_euler[:2]
+        if pose_report is not None:
+            pose_report["hole_share"] = round(hole_pixels / max(1, head_pixels), 4)
         sidecar = {
             "format": "s2l-render.1",
             "s2l_dub_version": __version__,
-            "source": {"path": str(Path(video).resolve()), "digest": clip["digest"],
-                       "frames": [frames.start, frames.start + kept],
+            "source": {"path": str(Path(video).resolve()), "digest": origin["digest"],
+                       "frames": [frames.start, frames.start + kept], "prepared": origin["prepared"],
                        "frame_rate": str(info.frame_rate), "timecode": timecode},
             "audio": {"path": audio_name, "seconds": round(len(samples) / 16000, 4), "fit": config.fit},
             "model": {"folder": str(self.model_folder.resolve()), "run_key": self.meta.get("run_key"),
@@ -163,16 +216,25 @@ class ActorRenderer:
             "frames": int(kept),
             "silent_frames": int(silent.sum()),
             "face_lost_frames": [[frames.start + a, frames.start + b] for a, b in lost],
+            "pose": pose_report,
             "scores": {
                 "sync_offset_frames": offset,
                 "sync_confidence": None if confidence is None else round(confidence, 4),
                 "face_lost_share": round(float(sum(b - a for a, b in lost)) / max(1, kept), 4),
                 "max_head_turn_deg": round(float(np.nanmax(np.abs(turn))), 1) if np.isfinite(turn).any() else None,
+                "identity_distance": origin.get("identity_distance"),
             },
             "seconds": round(time.monotonic() - started, 2),
         }
         write_json(target.with_suffix(target.suffix + ".json"), sidecar)
         return sidecar
+
+    def _driving_rotations(self, config: RenderConfig, progress: Progress) -> np.ndarray:
+        """Head rotations of every frame of the ``pose_from`` clip, posed with this actor's head model."""
+        info = probe_video(Path(config.pose_from))
+        geometry = tracked_geometry(self.dataset, self.data, info, FrameRange(0, info.frame_count),
+                                    FaceHint.parse(config.face), progress)
+        return np.where(geometry.valid[:, None], geometry.rvecs, np.nan)
 
 
 def render_clip(dataset_root: Path, model_folder: Path, video: Path, audio: Path, target: Path,
@@ -191,12 +253,11 @@ def _load_expert(folder: Path) -> SyncExpert | None:
 
 
 @torch.no_grad()
-def lips_sync(model, expert: SyncExpert, data: TrainingData, index: torch.Tensor, mel: torch.Tensor):
+def lips_sync(model, expert: SyncExpert, data: TrainingData, time_norm: torch.Tensor, mel: torch.Tensor):
     """The sync expert's best audio offset (frames) and confidence for lips generated from ``mel``."""
     half = data.context_index.shape[1] // 2
-    context = (torch.arange(len(index))[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, len(mel) - 1)
-    lips = torch.cat([model.sync_lips(mel[ctx], data.time_norm[i])
-                      for ctx, i in zip(context.split(32), index.split(32))])
+    context = (torch.arange(len(time_norm))[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, len(mel) - 1)
+    lips = torch.cat([model.sync_lips(mel[ctx], t) for ctx, t in zip(context.split(32), time_norm.split(32))])
     return sync_offset(expert, lips, mel)
 
 
@@ -239,57 +300,120 @@ def _drive(samples: np.ndarray, times: np.ndarray, data: TrainingData, config: R
 
 
 @torch.no_grad()
-def _synthesise(model, data: TrainingData, index: torch.Tensor, mel: torch.Tensor, positions: torch.Tensor,
-                decoded: list[np.ndarray], planes: list[np.ndarray] | None, info, config: RenderConfig) -> list[np.ndarray]:
+def _synthesise(model, data: TrainingData, geometry: FrameGeometry, local: np.ndarray, mel: torch.Tensor,
+                decoded: list[np.ndarray], planes: list[np.ndarray] | None, info, config: RenderConfig,
+                poses: tuple[np.ndarray, np.ndarray] | None = None, turned: list | None = None) -> list[np.ndarray]:
     """Render a batch of frames: model at crop resolution, pasted back into the full frames.
 
-    ``mel`` holds the whole segment's windows and ``positions`` the batch's frames in it,
-    so each frame's audio context reaches across batch boundaries.
+    ``mel`` holds the whole segment's windows and ``local`` the batch's frames in it, so
+    each frame's audio context reaches across batch boundaries. With pose control,
+    ``turned`` holds each frame's head already moved to ``poses`` (R, t); the mouth is
+    then rendered at the new pose on top of it.
     """
+    sources = decoded if turned is None else [_with_head(frame, t) for frame, t in zip(decoded, turned)]
     # Crops cut from the frames in hand: reading the cached crops would map the whole
     # cache into memory over a long clip.
-    batch = data.batch(index, np.stack([_crop(frame, data, int(i)) for frame, i in zip(decoded, index)]))
+    batch = geometry.batch(data, local, np.stack([_crop(frame, geometry, int(i)) for frame, i in zip(sources, local)]),
+                           poses)
     half = data.context_index.shape[1] // 2
+    positions = torch.from_numpy(local)
     context = (positions[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, len(mel) - 1)
     batch["mel_context"] = mel[context]
     batch["mel"] = mel[positions]
-    output, _, mask, _ = model.render_window(data, batch)
+    holes = None
+    if turned is not None:
+        holes = torch.stack([_window_holes(t, geometry, int(i), batch["window_origins"][k], data.window_hw)
+                             for k, (t, i) in enumerate(zip(turned, local))])
+    output, _, mask, _ = model.render_window(data, batch, holes)
+    matrix, full_range = decoding_matrix(info.color)
     frames = []
     for k, frame in enumerate(decoded):
         untouched = planes[k] if planes is not None else frame
-        if not bool(data.valid[index[k]]):
+        if not bool(geometry.valid[local[k]]):
             frames.append(untouched)
             continue
-        patch, alpha, (x0, y0) = _patch(output[k], mask[k], data, int(index[k]), frame.shape, config.feather_px)
-        if planes is not None:
-            matrix, full_range = decoding_matrix(info.color)
-            frames.append(composite_i420(planes[k], info.width, info.height, patch, alpha, x0, y0, matrix, full_range))
-        else:
-            out = frame.copy()
-            region = out[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]].astype(np.float32)
-            a = alpha[..., None]
-            out[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]] = np.clip(region * (1 - a) + patch * a + 0.5, 0, 255)
-            frames.append(out)
+        layers = []
+        if turned is not None:
+            x0, y0, w, h = turned[k].box
+            layers.append((turned[k].image, turned[k].changed, x0, y0))
+        hole_window = None if holes is None else holes[k]
+        layers.append(_patch(output[k], mask[k], geometry, int(local[k]), batch["window_origins"][k], data.window_hw,
+                             frame.shape, config.feather_px, hole_window))
+        out = untouched
+        for patch, alpha, x0, y0 in layers:
+            if planes is not None:
+                out = composite_i420(out, info.width, info.height, patch, alpha, x0, y0, matrix, full_range)
+            else:
+                out = out.copy()
+                region = out[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]].astype(np.float32)
+                a = alpha[..., None]
+                out[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]] = np.clip(region * (1 - a) + patch * a + 0.5, 0, 255)
+        frames.append(out)
     return frames
 
 
-def _crop(frame: np.ndarray, data: TrainingData, i: int) -> np.ndarray:
-    """Frame ``i``'s lower-face region at crop resolution, as `prepare` cached it."""
-    ox, oy = (int(v) for v in data.crop_origins[i])
-    size = int(round(data.crop_px / data.crop_scale))
+def _turn_head(frame: np.ndarray, geometry: FrameGeometry, i: int, pose: tuple[np.ndarray, np.ndarray],
+               data: TrainingData, learned_offset: torch.Tensor, config: PoseConfig):
+    """Frame ``i``'s head forward-warped to ``pose`` (see ``render.pose``)."""
+    vertices, triangles = geometry.mesh
+    margin = config.falloff * geometry.region_px
+    own = (rotation_matrices(geometry.rvecs[i]), geometry.tvecs[i])
+    box = head_box(vertices, [own, pose], geometry.K_frame, margin, frame.shape[:2])
+    rel_R, rel_t = geometry.relative(np.array([i]))
+    crop = (geometry.crop_origins[i], geometry.crop_scale, geometry.crop_K(np.array([i]))[0], data.K_canonical,
+            rel_R[0], rel_t[0])
+    depth = head_depth(vertices, triangles, geometry.rvecs[i], geometry.tvecs[i], geometry.K_frame, box,
+                       learned_offset, crop)
+    return repose(frame, depth, geometry.K_frame, own, pose, box, margin)
+
+
+def _with_head(frame: np.ndarray, turned) -> np.ndarray:
+    if turned is None:
+        return frame
+    x0, y0, w, h = turned.box
+    out = frame.copy()
+    out[y0:y0 + h, x0:x0 + w] = turned.image
+    return out
+
+
+def _window_holes(turned, geometry: FrameGeometry, i: int, window_origin: torch.Tensor,
+                  window_hw: tuple[int, int]) -> torch.Tensor:
+    """(1, h, w) holes the forward warp left in frame ``i``'s mouth window, for Blend-Net to fill."""
+    win_h, win_w = window_hw
+    if turned is None:
+        return torch.zeros(1, win_h, win_w)
+    ox, oy = (int(v) for v in geometry.crop_origins[i])
+    x0, y0, w, h = turned.box
+    size = geometry.region_px
+    full = np.zeros((size, size), np.float32)
+    # The box and the crop overlap in source pixels; copy the shared part.
+    ax0, ay0 = max(ox, x0), max(oy, y0)
+    ax1, ay1 = min(ox + size, x0 + w), min(oy + size, y0 + h)
+    if ax1 > ax0 and ay1 > ay0:
+        full[ay0 - oy:ay1 - oy, ax0 - ox:ax1 - ox] = turned.holes[ay0 - y0:ay1 - y0, ax0 - x0:ax1 - x0]
+    crop = cv2.resize(full, (geometry.crop_px, geometry.crop_px), interpolation=cv2.INTER_AREA) if size != geometry.crop_px else full
+    wx, wy = (int(v) for v in window_origin)
+    return torch.from_numpy((crop[wy:wy + win_h, wx:wx + win_w] > 0.25).astype(np.float32))[None]
+
+
+def _crop(frame: np.ndarray, geometry: FrameGeometry, i: int) -> np.ndarray:
+    """Frame ``i``'s lower-face region at crop resolution, as `prepare` caches it."""
+    ox, oy = (int(v) for v in geometry.crop_origins[i])
+    size = geometry.region_px
     region = frame[oy:oy + size, ox:ox + size]
-    if size == data.crop_px:
+    if size == geometry.crop_px:
         return region
-    return cv2.resize(region, (data.crop_px, data.crop_px), interpolation=cv2.INTER_AREA)
+    return cv2.resize(region, (geometry.crop_px, geometry.crop_px), interpolation=cv2.INTER_AREA)
 
 
-def _patch(window: torch.Tensor, mask: torch.Tensor, data: TrainingData, i: int, frame_shape: tuple[int, ...],
-           feather_px: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """The crop-space window resampled into source pixels: (RGB patch, blend weights, top-left)."""
-    scale = data.crop_scale
-    ox, oy = (int(v) for v in data.crop_origins[i])
-    wx, wy = (int(v) for v in data.window_origins[i])
-    win_h, win_w = data.window_hw
+def _patch(window: torch.Tensor, mask: torch.Tensor, geometry: FrameGeometry, i: int, window_origin: torch.Tensor,
+           window_hw: tuple[int, int], frame_shape: tuple[int, ...], feather_px: int,
+           holes: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The crop-space window resampled into source pixels: (RGB patch, blend weights, left, top)."""
+    scale = geometry.crop_scale
+    ox, oy = (int(v) for v in geometry.crop_origins[i])
+    wx, wy = (int(v) for v in window_origin)
+    win_h, win_w = window_hw
     x0, y0 = int(np.floor(ox + wx / scale)), int(np.floor(oy + wy / scale))
     x1 = min(frame_shape[1], int(np.ceil(ox + (wx + win_w) / scale)))
     y1 = min(frame_shape[0], int(np.ceil(oy + (wy + win_h) / scale)))
@@ -298,9 +422,11 @@ def _patch(window: torch.Tensor, mask: torch.Tensor, data: TrainingData, i: int,
     map_x, map_y = np.meshgrid(xs.astype(np.float32), ys.astype(np.float32))
     rendered = cv2.remap((window.permute(1, 2, 0).numpy() * 255).astype(np.float32), map_x, map_y, cv2.INTER_LINEAR)
     # Blend-Net also retouches the seam just outside the paste mask: widen it, then soften.
-    region = (mask[0].numpy() > 0.01).astype(np.uint8)
-    region = cv2.dilate(region, np.ones((5, 5), np.uint8)).astype(np.float32)
+    region = (mask[0].numpy() > 0.01)
+    if holes is not None:
+        region = region | (holes[0].numpy() > 0)
+    region = cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
     soft = cv2.remap(region, map_x, map_y, cv2.INTER_LINEAR)
     soft = cv2.GaussianBlur(soft, (0, 0), feather_px) if feather_px > 0 else soft
     soft = np.where(soft < 1 / 255, 0, np.clip(soft * 1.5, 0, 1))
-    return rendered, soft, (x0, y0)
+    return rendered, soft, x0, y0

@@ -24,7 +24,7 @@ from ..audio.asr import AsrConfig, transcribe
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..dataset.prepare import ClipInput, dataset_dir, prepare_actor
 from ..dataset.store import MANIFEST
-from ..errors import MediaError, S2LError, TimelineError
+from ..errors import MediaError, NoAudioError, S2LError, TimelineError
 from ..face.identity import FaceIdentifier, FaceSample
 from ..face.track import FaceHint
 from ..media import VideoInfo, iter_frames, load_audio, probe_video
@@ -215,6 +215,9 @@ def ready_actor(work: Path, name: str, clips: list[ClipInput], face_hint: FaceHi
                 progress: Progress | None = None) -> ActorRenderer:
     """Prepare and train an actor (each only when its inputs changed) and load it for rendering."""
     progress = progress or NullProgress()
+    if not clips:
+        raise NoAudioError(f"actor {name}: none of their shots' media has an audio stream, so there is no sync "
+                           "sound to learn the mouth from (add footage with --actors or relink the media)")
     dataset = prepare_actor(clips, name, work, face_hint=face_hint, progress=progress)
     folder = model_dir(work, name)
     if not _model_ready(folder, dataset.manifest, train_config):
@@ -381,9 +384,15 @@ def _sample_frames(shot: Shot, count: int, info: VideoInfo) -> list[np.ndarray]:
 
 def _training_clips(shots: list[Shot], handle_s: float,
                     media: dict[Path, VideoInfo]) -> tuple[list[ClipInput], int]:
-    """Each media file's used ranges, widened by the handle and merged where they touch."""
+    """Each media file's used ranges, widened by the handle and merged where they touch.
+
+    Media without sync sound cannot teach the mouth; its shots are still dubbed, since
+    the renderer tracks clips it was not prepared on.
+    """
     spans: dict[Path, list[list[int]]] = {}
     for shot in shots:
+        if not media[shot.media].has_audio:
+            continue
         handle = round(handle_s * shot.rate)
         count = media[shot.media].frame_count
         span = [max(0, shot.source_frame(shot.start) - handle), min(count, shot.source_frame(shot.stop) + handle)]

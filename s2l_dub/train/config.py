@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from ..model.speech2lip import Speech2LipConfig
 
@@ -13,6 +14,9 @@ class TrainConfig:
     steps: int = 6000
     batch_size: int = 8
     learning_rate: float = 5e-4
+    lr_schedule: str = "constant"
+    """'constant', or 'cosine': decay to ``lr_floor`` of the rate over ``steps``."""
+    lr_floor: float = 0.05
     depth_learning_rate: float = 2e-5
     """The depth offset is in metres; a slow rate keeps it a refinement of the mesh."""
     expert_steps: int = 800
@@ -32,6 +36,21 @@ BUDGETS: dict[str, tuple[str, TrainConfig]] = {
     "best": ("overnight: 20000 steps, sync expert 2000 steps",
              TrainConfig(steps=20000, expert_steps=2000, checkpoint_every=500, preview_every=1000)),
 }
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_scale(config: TrainConfig, step: int) -> float:
+    """Multiplier of the learning rates at ``step`` (a pure function of the step, so resuming is exact)."""
+    if config.lr_schedule == "constant":
+        return 1.0
+    if config.lr_schedule == "cosine":
+        progress = min(1.0, step / max(1, config.steps))
+        return config.lr_floor + (1 - config.lr_floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    from ..errors import S2LError
+
+    raise S2LError(f"unknown learning-rate schedule {config.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
 
 
 def budget(name: str) -> TrainConfig:

@@ -99,20 +99,13 @@ def build_training_data(dataset: ActorDataset, held_out_share: float = 0.1, audi
     lip_w, lip_h = min(lip_w, crop_px - lip_x), min(lip_h, crop_px - lip_y)
     mask = cv2.resize(g["lip_mask"], (lip_w, lip_h), interpolation=cv2.INTER_AREA)
 
-    observed = dataset.crop_depth().astype(np.float32)
-    far = np.nanmax(observed.reshape(n, -1), axis=1, initial=0.0)
-    observed = np.where(np.isfinite(observed), observed, far[:, None, None])
-    observed[~np.isfinite(observed)] = float(np.nanmedian(depth0))
+    observed = fill_missing_depth(dataset.crop_depth().astype(np.float32), float(np.nanmedian(depth0)))
 
     # The mouth window Blend-Net works on: the lip box's centre seen in each frame, padded.
     win_h = min(crop_px, int(np.ceil(lip_h * 1.5 / 8) * 8))
     win_w = min(crop_px, int(np.ceil(lip_w * 1.4 / 8) * 8))
-    centre_c = np.array([[lip_x + lip_w / 2, lip_y + lip_h / 2]])
-    depth_centre = depth0[int(centre_c[0, 1]), int(centre_c[0, 0])]
-    windows = np.zeros((n, 2), np.int64)
-    for i in range(n):
-        uv, _ = map_points(centre_c, np.array([depth_centre]), K_c, K[i], g["rel_R"][i], g["rel_t"][i])
-        windows[i] = np.clip(np.round(uv[0] - [win_w / 2, win_h / 2]), 0, [crop_px - win_w, crop_px - win_h])
+    windows = mouth_window_origins((lip_x, lip_y, lip_w, lip_h), depth0, K_c, K, g["rel_R"], g["rel_t"],
+                                   (win_h, win_w), crop_px)
 
     clip_index = g["clip_index"]
     offsets = np.arange(-audio_context, audio_context + 1)
@@ -151,6 +144,29 @@ def build_training_data(dataset: ActorDataset, held_out_share: float = 0.1, audi
         held_out_index=torch.from_numpy(order[(order >= split) & valid]),
         canonical=canonical,
     )
+
+
+def fill_missing_depth(observed: np.ndarray, fallback: float) -> np.ndarray:
+    """Per-frame crop depth (N, d, d) with holes filled: off the mesh a pixel is background, far away."""
+    far = np.nanmax(observed.reshape(len(observed), -1), axis=1, initial=0.0)
+    observed = np.where(np.isfinite(observed), observed, far[:, None, None])
+    observed[~np.isfinite(observed)] = fallback
+    return observed
+
+
+def mouth_window_origins(lip_box: tuple[int, int, int, int], depth0: np.ndarray, K_canonical: np.ndarray,
+                         K: np.ndarray, rel_R: np.ndarray, rel_t: np.ndarray, window_hw: tuple[int, int],
+                         crop_px: int) -> np.ndarray:
+    """(N, 2) top-left of Blend-Net's mouth window in each observed crop: the lip box's centre mapped there."""
+    lip_x, lip_y, lip_w, lip_h = lip_box
+    win_h, win_w = window_hw
+    centre_c = np.array([[lip_x + lip_w / 2, lip_y + lip_h / 2]])
+    depth_centre = depth0[int(centre_c[0, 1]), int(centre_c[0, 0])]
+    windows = np.zeros((len(K), 2), np.int64)
+    for i in range(len(K)):
+        uv, _ = map_points(centre_c, np.array([depth_centre]), K_canonical, K[i], rel_R[i], rel_t[i])
+        windows[i] = np.clip(np.round(uv[0] - [win_w / 2, win_h / 2]), 0, [crop_px - win_w, crop_px - win_h])
+    return windows
 
 
 def canonical_lips(data: TrainingData, crops: torch.Tensor, index: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,7 +18,7 @@ from ..model.speech2lip import Speech2Lip
 from ..model.sync import SYNC_FRAMES, SyncExpert, contrastive_sync_loss
 from ..progress import NullProgress, Progress
 from . import checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, learning_rate_scale
 from .data import TrainingData, build_training_data, sync_targets
 
 EXPERT_FILE = "sync_expert.safetensors"
@@ -36,8 +36,12 @@ def dataset_key(dataset: ActorDataset) -> str:
 
 def training_key(dataset_manifest: dict, config: TrainConfig) -> str:
     """What is trained, not for how long: `--steps 12000` continues a 6000-step run."""
-    identity = dataclasses.replace(config, steps=0, checkpoint_every=0, preview_every=0, log_every=0)
-    return stable_key(stable_key(dataset_manifest["stages"]), dataclasses.asdict(identity), __version__)
+    identity = dataclasses.asdict(dataclasses.replace(config, steps=0, checkpoint_every=0, preview_every=0,
+                                                      log_every=0))
+    if identity["lr_schedule"] == "constant":
+        # Keys of models trained before schedules existed stay valid.
+        del identity["lr_schedule"], identity["lr_floor"]
+    return stable_key(stable_key(dataset_manifest["stages"]), identity, __version__)
 
 
 def model_id(meta: dict) -> str:
@@ -86,6 +90,9 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
         if stop_at_step is not None and step >= stop_at_step:
             return {"stopped_at": step}
         index = data.train_index[torch.randint(len(data.train_index), (config.batch_size,), generator=rng)]
+        scale = learning_rate_scale(config, step)
+        for group, base in zip(optimizer.param_groups, (config.learning_rate, config.depth_learning_rate)):
+            group["lr"] = base * scale
         terms = model.losses(data, data.batch(index), expert)
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
