@@ -57,7 +57,9 @@ def render(work: Path, actor: str, video: Path, audio: Path, codec: str, fit: st
                "--audio", str(audio), "--codec", codec, "--fit", fit, "--target", str(target), "--yaw", str(yaw)]
         if range_text:
             cmd += ["--range", range_text]
-        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if out.returncode:
+            raise SystemExit(f"{video}: render failed:\n{out.stderr[-3000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -105,14 +107,18 @@ def main() -> None:
         rows.append(("1080x1920 portrait, 10 s, prores",
                      render(args.work, "portrait", portrait, args.samples / "dub_audio" / "German1.wav", "prores",
                             "trim", None)))
-    from bench_prepare import concatenate  # the same 4x clip bench_prepare measures
+
+    def reencoded(loops: int, target: Path) -> Path:
+        # Re-encoded, not concatenated with -c copy: the concat demuxer leaves uneven
+        # timestamps at the joins, which render rightly refuses as variable frame rate.
+        subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", str(loops), "-i", str(anchor), "-c:v", "libx264",
+                        "-crf", "12", "-c:a", "aac", str(target)], check=True)
+        return target
 
     with tempfile.TemporaryDirectory() as tmp:
         if "unprepared" in wanted:
-            copy = Path(tmp) / "anchor_copy.mp4"
-            subprocess.run(["ffmpeg", "-v", "error", "-i", str(anchor), "-c:v", "libx264", "-crf", "12", "-c:a", "copy",
-                            str(copy)], check=True)
-            long = concatenate(copy, 4, Path(tmp) / "anchor_copy_x4.mp4")
+            copy = reencoded(0, Path(tmp) / "anchor_copy.mp4")
+            long = reencoded(3, Path(tmp) / "anchor_copy_x4.mp4")
             rows += [
                 ("512x512, 71 s, not prepared", render(args.work, "anchor_en", copy, english, "prores", "pad", None)),
                 ("512x512, 284 s (4x), not prepared", render(args.work, "anchor_en", long, english, "prores", "pad", None)),

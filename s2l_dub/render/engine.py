@@ -28,11 +28,11 @@ from ..errors import S2LError
 from ..face.geometry import rotation_matrices
 from ..face.track import FaceHint, lost_ranges
 from ..media import FrameRange, iter_frames, load_audio, parse_range, probe_video
-from ..model.sync import SyncExpert
+from ..model.sync import SYNC_FRAMES, SyncExpert
 from ..progress import NullProgress, Progress
 from ..train import checkpoint
 from ..train.data import TrainingData, build_training_data
-from ..train.evaluate import load_model, sync_offset
+from ..train.evaluate import EMBED_CHUNK, load_model, offset_from_embeddings
 from ..train.trainer import EXPERT_FILE, model_id
 from .encode import EncodeSettings, FrameEncoder, add_frames_to_timecode
 from .geometry import FrameGeometry, prepared_geometry, tracked_geometry
@@ -254,11 +254,23 @@ def _load_expert(folder: Path) -> SyncExpert | None:
 
 @torch.no_grad()
 def lips_sync(model, expert: SyncExpert, data: TrainingData, time_norm: torch.Tensor, mel: torch.Tensor):
-    """The sync expert's best audio offset (frames) and confidence for lips generated from ``mel``."""
-    half = data.context_index.shape[1] // 2
-    context = (torch.arange(len(time_norm))[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, len(mel) - 1)
-    lips = torch.cat([model.sync_lips(mel[ctx], t) for ctx, t in zip(context.split(32), time_norm.split(32))])
-    return sync_offset(expert, lips, mel)
+    """The sync expert's best audio offset (frames) and confidence for lips generated from ``mel``.
+
+    Lips are generated and embedded a chunk at a time, so memory stays flat in clip length.
+    """
+    half_audio = data.context_index.shape[1] // 2
+    half = SYNC_FRAMES // 2
+    if len(time_norm) <= 2 * half:
+        return 0, float("nan")
+    centres = torch.arange(half, len(time_norm) - half)
+    visual = []
+    for chunk in centres.split(EMBED_CHUNK):
+        frames = torch.arange(int(chunk[0]) - half, int(chunk[-1]) + half + 1)
+        context = (frames[:, None] + torch.arange(-half_audio, half_audio + 1)[None]).clamp(0, len(mel) - 1)
+        lips = model.sync_lips(mel[context], time_norm[frames])
+        windows = lips[(chunk - frames[0])[:, None] + torch.arange(-half, half + 1)[None]]
+        visual.append(expert.embed_lips(windows))
+    return offset_from_embeddings(expert, torch.cat(visual), mel, centres)
 
 
 def _fit_audio(samples: np.ndarray, video_s: float, times: np.ndarray, policy: str, path: Path | str):

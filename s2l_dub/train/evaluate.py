@@ -173,11 +173,22 @@ def sync_offset(expert: SyncExpert, lips: torch.Tensor, mel: torch.Tensor,
     if len(lips) <= 2 * half:
         return 0, float("nan")
     centres = torch.arange(half, len(lips) - half)
-    windows = lips[centres[:, None] + torch.arange(-half, half + 1)[None]]
-    visual = expert.embed_lips(windows)
+    visual = torch.cat([expert.embed_lips(lips[chunk[:, None] + torch.arange(-half, half + 1)[None]])
+                        for chunk in centres.split(EMBED_CHUNK)])
+    return offset_from_embeddings(expert, visual, mel, frame_index[centres])
+
+
+EMBED_CHUNK = 64
+"""Windows embedded at once: the expert's activations for a whole long clip would not fit."""
+
+
+def offset_from_embeddings(expert: SyncExpert, visual: torch.Tensor, mel: torch.Tensor,
+                           mel_rows: torch.Tensor) -> tuple[int, float]:
+    """Best audio offset for lips windows already embedded (``visual``, one per row of ``mel_rows``)."""
     similarity = []
     for offset in SYNC_OFFSETS:
-        audio = expert.embed_audio(mel[(frame_index[centres] + offset).clamp(0, len(mel) - 1)])
+        rows = (mel_rows + offset).clamp(0, len(mel) - 1)
+        audio = torch.cat([expert.embed_audio(mel[chunk]) for chunk in rows.split(EMBED_CHUNK)])
         similarity.append(float((audio * visual).sum(-1).mean()))
     similarity = np.array(similarity)
     best = int(np.argmax(similarity))
