@@ -46,7 +46,16 @@ def run_one(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - started
     print(json.dumps({"frames": sidecar["frames"], "seconds": round(seconds, 1),
                       "frames_per_s": round(sidecar["frames"] / seconds, 1),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+                      "peak_rss_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> int:
+    """This process's own high-water mark. ``ru_maxrss`` would not do: Linux carries it across
+    fork and exec, so a child would report the bench parent's peak if that was higher."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def render(work: Path, actor: str, video: Path, audio: Path, codec: str, fit: str, range_text: str | None,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..dataset.prepare import dataset_dir
-from ..train.config import BUDGETS, budget
+from ..train.config import BUDGETS, LR_SCHEDULES, budget
 from ..train.trainer import model_dir, train_actor
 from .console import RichProgress
 
@@ -20,15 +20,18 @@ BUDGET_HELP = "; ".join(f"{name}: {text}" for name, (text, _) in BUDGETS.items()
 @click.option("--budget", "budget_name", default="default", show_default=True, type=click.Choice(list(BUDGETS)),
               help=BUDGET_HELP)
 @click.option("--steps", type=int, default=None, help="Override the budget's number of training steps.")
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True,
+              help="Learning rate over the run: constant, or cosine decay to 5 % (see BENCHMARKS.md).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("s2l-work"), show_default=True)
 @click.pass_obj
-def train_command(console, actor, budget_name, steps, out):
+def train_command(console, actor, budget_name, steps, lr_schedule, out):
     """Train an actor's Speech2Lip model (resumes an interrupted run)."""
     import dataclasses
 
     config = budget(budget_name)
     if steps is not None:
         config = dataclasses.replace(config, steps=steps)
+    config = dataclasses.replace(config, lr_schedule=lr_schedule)
     with RichProgress(console) as progress:
         meta = train_actor(dataset_dir(out, actor), model_dir(out, actor), config, progress)
     console.print(f"model: {model_dir(out, actor) / 'model.safetensors'} ({meta['steps']} steps, "
