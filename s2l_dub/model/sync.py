@@ -16,6 +16,12 @@ SYNC_LIPS_HW = (32, 48)
 SYNC_FRAMES = 5
 
 
+def sync_windows(lips: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """(B, SYNC_FRAMES, ...) windows of ``lips`` rows centred on ``centres``."""
+    offsets = torch.arange(SYNC_FRAMES) - SYNC_FRAMES // 2
+    return lips[centres[:, None] + offsets[None]]
+
+
 class SyncExpert(nn.Module):
     def __init__(self, mel_bins: int = 80, mel_steps: int = 20, dim: int = 128):
         super().__init__()

@@ -28,7 +28,7 @@ from ..errors import S2LError
 from ..face.geometry import rotation_matrices
 from ..face.track import FaceHint, lost_ranges
 from ..media import FrameRange, iter_frames, load_audio, parse_range, probe_video
-from ..model.sync import SYNC_FRAMES, SyncExpert
+from ..model.sync import SYNC_FRAMES, SyncExpert, sync_windows
 from ..progress import NullProgress, Progress
 from ..train import checkpoint
 from ..train.data import TrainingData, build_training_data
@@ -106,13 +106,9 @@ class ActorRenderer:
         origin = {"prepared": False, "digest": self._digests.digest(Path(video)), "identity_distance": distance}
         if distance is not None and distance > self._identity.threshold:
             progress.log(f"{video}: this face looks like someone other than actor {self.dataset.manifest['actor']!r} "
-                         f"(identity distance {distance:.2f}; the same person is below {self.identity_threshold:.2f}); "
+                         f"(identity distance {distance:.2f}; the same person is below {self._identity.threshold:.2f}); "
                          "rendering anyway")
         return geometry, origin
-
-    @property
-    def identity_threshold(self) -> float:
-        return self._identity.threshold
 
     def render(self, video: Path, audio: Path | np.ndarray, target: Path, config: RenderConfig = RenderConfig(),
                range_text: str | None = None, progress: Progress | None = None,
@@ -146,7 +142,9 @@ class ActorRenderer:
         poses, pose_report = None, None
         driving = self._driving_rotations(config, progress) if config.pose_from else None
 
-        geometry, origin = self.geometry(Path(video), info, frames, config, progress)
+        # Only the frames that will be rendered: tracking frames a trim drops is wasted work.
+        geometry, origin = self.geometry(Path(video), info, FrameRange(frames.start, frames.start + kept), config,
+                                         progress)
         data, model = self.data, self.model
         if config.pose_control:
             *poses, capped = target_poses(geometry.rvecs, geometry.tvecs, config.pose, driving)
@@ -258,7 +256,6 @@ def lips_sync(model, expert: SyncExpert, data: TrainingData, time_norm: torch.Te
 
     Lips are generated and embedded a chunk at a time, so memory stays flat in clip length.
     """
-    half_audio = data.context_index.shape[1] // 2
     half = SYNC_FRAMES // 2
     if len(time_norm) <= 2 * half:
         return 0, float("nan")
@@ -266,11 +263,15 @@ def lips_sync(model, expert: SyncExpert, data: TrainingData, time_norm: torch.Te
     visual = []
     for chunk in centres.split(EMBED_CHUNK):
         frames = torch.arange(int(chunk[0]) - half, int(chunk[-1]) + half + 1)
-        context = (frames[:, None] + torch.arange(-half_audio, half_audio + 1)[None]).clamp(0, len(mel) - 1)
-        lips = model.sync_lips(mel[context], time_norm[frames])
-        windows = lips[(chunk - frames[0])[:, None] + torch.arange(-half, half + 1)[None]]
-        visual.append(expert.embed_lips(windows))
+        lips = model.sync_lips(mel[_audio_context(frames, data, len(mel))], time_norm[frames])
+        visual.append(expert.embed_lips(sync_windows(lips, chunk - frames[0])))
     return offset_from_embeddings(expert, torch.cat(visual), mel, centres)
+
+
+def _audio_context(frames: torch.Tensor, data: TrainingData, length: int) -> torch.Tensor:
+    """Rows of each frame's audio context (as the model was trained: ``data.context_index``), inside ``length``."""
+    half = data.context_index.shape[1] // 2
+    return (frames[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, length - 1)
 
 
 def _fit_audio(samples: np.ndarray, video_s: float, times: np.ndarray, policy: str, path: Path | str):
@@ -327,10 +328,8 @@ def _synthesise(model, data: TrainingData, geometry: FrameGeometry, local: np.nd
     # cache into memory over a long clip.
     batch = geometry.batch(data, local, np.stack([_crop(frame, geometry, int(i)) for frame, i in zip(sources, local)]),
                            poses)
-    half = data.context_index.shape[1] // 2
     positions = torch.from_numpy(local)
-    context = (positions[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, len(mel) - 1)
-    batch["mel_context"] = mel[context]
+    batch["mel_context"] = mel[_audio_context(positions, data, len(mel))]
     batch["mel"] = mel[positions]
     holes = None
     if turned is not None:
@@ -346,7 +345,7 @@ def _synthesise(model, data: TrainingData, geometry: FrameGeometry, local: np.nd
             continue
         layers = []
         if turned is not None:
-            x0, y0, w, h = turned[k].box
+            x0, y0, _, _ = turned[k].box
             layers.append((turned[k].image, turned[k].changed, x0, y0))
         hole_window = None if holes is None else holes[k]
         layers.append(_patch(output[k], mask[k], geometry, int(local[k]), batch["window_origins"][k], data.window_hw,

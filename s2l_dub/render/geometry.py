@@ -56,9 +56,6 @@ class FrameGeometry:
     cached_depth: torch.Tensor | None = None
     """(n, d, d) crop depth when it is already in memory (prepared clips)."""
 
-    def __len__(self) -> int:
-        return len(self.valid)
-
     @property
     def crop_scale(self) -> float:
         return self.crop_px / self.region_px

@@ -18,9 +18,9 @@ import torch
 from scipy.ndimage import distance_transform_edt
 
 from ..face.depth import render_depth
-from ..face.geometry import rotation_matrices
+from ..face.geometry import project, rotation_matrices
 from ..face.warp import map_points
-from ..model.gamem import map_pixels, pixel_grid, sample
+from ..model.gamem import invert, map_pixels, pixel_grid, sample
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,11 +96,7 @@ class Reposed:
 def head_box(vertices: np.ndarray, poses: list[tuple[np.ndarray, np.ndarray]], K: np.ndarray, margin_px: float,
              frame_hw: tuple[int, int]) -> tuple[int, int, int, int]:
     """Box around the head at every pose in ``poses`` ((R, t) pairs) plus the fade-out band, inside the frame."""
-    points = []
-    for R, t in poses:
-        cam = vertices @ R.T + t
-        points.append(cam[:, :2] / cam[:, 2:3] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]])
-    points = np.concatenate(points)
+    points = np.concatenate([project(vertices, R, t, K) for R, t in poses])
     x0, y0 = np.floor(points.min(0) - margin_px).astype(int)
     x1, y1 = np.ceil(points.max(0) + margin_px).astype(int)
     height, width = frame_hw
@@ -181,9 +177,8 @@ def head_depth(vertices: np.ndarray, triangles: np.ndarray, rvec: np.ndarray, tv
     origin, scale, K_crop, K_canonical, rel_R, rel_t = crop
     grid = pixel_grid(x0, y0, w, h)
     crop_uv = (grid - torch.as_tensor(origin, dtype=torch.float32) + 0.5) * scale - 0.5
-    inv_R = rel_R.T
-    inv_t = -inv_R @ rel_t
+    inv_R, inv_t = invert(rel_R[None], rel_t[None])
     known = torch.from_numpy(np.nan_to_num(depth, nan=1.0)).float()
-    canonical_uv = map_pixels(crop_uv[None], known[None], K_crop[None], K_canonical[None], inv_R[None], inv_t[None])
+    canonical_uv = map_pixels(crop_uv[None], known[None], K_crop[None], K_canonical[None], inv_R, inv_t)
     offset = sample(learned_offset[None, None].float(), canonical_uv)[0, 0].numpy()
     return np.where(np.isfinite(depth), depth + offset, np.nan).astype(np.float32)

@@ -24,7 +24,7 @@ from ..face.landmark_sets import mouth_aperture
 from ..model.lips import LipModelConfig
 from ..model.speech2lip import LossWeights, Speech2Lip, Speech2LipConfig
 from ..model.ssim import ssim
-from ..model.sync import SYNC_FRAMES, SyncExpert
+from ..model.sync import SYNC_FRAMES, SyncExpert, sync_windows
 from ..progress import NullProgress, Progress
 from . import checkpoint
 from .data import build_training_data, sync_targets
@@ -173,8 +173,7 @@ def sync_offset(expert: SyncExpert, lips: torch.Tensor, mel: torch.Tensor,
     if len(lips) <= 2 * half:
         return 0, float("nan")
     centres = torch.arange(half, len(lips) - half)
-    visual = torch.cat([expert.embed_lips(lips[chunk[:, None] + torch.arange(-half, half + 1)[None]])
-                        for chunk in centres.split(EMBED_CHUNK)])
+    visual = torch.cat([expert.embed_lips(sync_windows(lips, chunk)) for chunk in centres.split(EMBED_CHUNK)])
     return offset_from_embeddings(expert, visual, mel, frame_index[centres])
 
 

@@ -15,7 +15,7 @@ from ..artifacts import atomic_path, read_json, stable_key, write_json
 from ..dataset.store import ActorDataset, load_dataset
 from ..errors import S2LError
 from ..model.speech2lip import Speech2Lip
-from ..model.sync import SYNC_FRAMES, SyncExpert, contrastive_sync_loss
+from ..model.sync import SYNC_FRAMES, SyncExpert, contrastive_sync_loss, sync_windows
 from ..progress import NullProgress, Progress
 from . import checkpoint
 from .config import TrainConfig, learning_rate_scale
@@ -140,7 +140,8 @@ def _sync_expert(data: TrainingData, target: Path, config: TrainConfig, run_key:
         train_centres = _window_centres(data, data.train_index)
         for _ in range(config.expert_steps):
             centre = train_centres[torch.randint(len(train_centres), (config.expert_batch,), generator=rng)]
-            loss = contrastive_sync_loss(expert.embed_audio(data.mel[centre]), expert.embed_lips(_windows(lips, centre)))
+            loss = contrastive_sync_loss(expert.embed_audio(data.mel[centre]),
+                                         expert.embed_lips(sync_windows(lips, centre)))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -162,11 +163,6 @@ def _window_centres(data: TrainingData, index: torch.Tensor) -> torch.Tensor:
     return index[ok]
 
 
-def _windows(lips: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
-    offsets = torch.arange(SYNC_FRAMES) - SYNC_FRAMES // 2
-    return lips[centre[:, None] + offsets[None]]
-
-
 @torch.no_grad()
 def sync_accuracy(expert: SyncExpert, lips: torch.Tensor, data: TrainingData, centres: torch.Tensor,
                   candidates: int = 16) -> tuple[float, float]:
@@ -176,7 +172,7 @@ def sync_accuracy(expert: SyncExpert, lips: torch.Tensor, data: TrainingData, ce
     hits, total = 0, 0
     for start in range(0, len(centres) - candidates + 1, candidates):
         group = centres[start:start + candidates]
-        sims = expert.embed_audio(data.mel[group]) @ expert.embed_lips(_windows(lips, group)).T
+        sims = expert.embed_audio(data.mel[group]) @ expert.embed_lips(sync_windows(lips, group)).T
         hits += int((sims.argmax(1) == torch.arange(len(group))).sum())
         total += len(group)
     return (hits / total if total else float("nan")), 1.0 / candidates
