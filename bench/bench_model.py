@@ -18,13 +18,14 @@ import argparse
 import dataclasses
 import os
 import resource
+import shutil
 import time
 from pathlib import Path
 
 from s2l_dub.dataset.prepare import ClipInput, dataset_dir, prepare_actor
 from s2l_dub.train.config import budget
 from s2l_dub.train.evaluate import evaluate_actor
-from s2l_dub.train.trainer import train_actor
+from s2l_dub.train.trainer import EXPERT_FILE, train_actor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,16 +66,20 @@ def main() -> None:
     base = budget(args.budget)
     if args.steps:
         base = dataclasses.replace(base, steps=args.steps)
-    rows = []
+    rows, first = [], None
     for name in args.variants.split(","):
-        folder = args.work / "actors" / actor / f"model-{args.budget}-{name}"
+        label = f"{args.budget}-{args.steps}" if args.steps else args.budget
+        folder = args.work / "actors" / actor / f"model-{label}-{name}"
+        if first is not None:
+            _share_expert(first, folder)
         started = time.perf_counter()
         train_actor(dataset_dir(args.work, actor), folder, variant_config(base, name))
         seconds = time.perf_counter() - started
         metrics = evaluate_actor(dataset_dir(args.work, actor), folder, write_video=(name == "full"))
         rows.append((name, metrics, seconds))
+        first = first or folder
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{video.name}, budget {args.budget}, held-out frames {rows[0][1]['frames']}, peak RSS {peak:.0f} MB")
+    print(f"{video.name}, budget {args.budget}, steps {base.steps}, held-out frames {rows[0][1]['frames']}, peak RSS {peak:.0f} MB")
     print(f"{'variant':<14}{'PSNR dB':>9}{'SSIM':>8}{'LMD px':>8}{'CPBD':>8}{'sync conf':>10}{'offset':>8}{'train s':>9}")
     for name, m, seconds in rows:
         cpbd = f"{m['cpbd']:.3f}" if m["cpbd"] is not None else "n/a"
@@ -85,6 +90,14 @@ def main() -> None:
     gt = rows[0][1]
     print(f"{'ground truth':<14}{'':>9}{'':>8}{'':>8}{gt['cpbd_ground_truth'] or float('nan'):>8.3f}"
           f"{gt['sync_confidence_ground_truth']:>10.3f}{gt['sync_offset_frames_ground_truth']:>8}")
+
+
+def _share_expert(source: Path, folder: Path) -> None:
+    """Every variant trains against the same expert; the trainer re-checks its key before using it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (EXPERT_FILE, Path(EXPERT_FILE).with_suffix(".json").name):
+        if not (folder / name).exists() and (source / name).exists():
+            shutil.copy2(source / name, folder / name)
 
 
 if __name__ == "__main__":

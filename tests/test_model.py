@@ -22,7 +22,22 @@ TINY = TrainConfig(steps=30, batch_size=4, expert_steps=20, expert_batch=32, che
 
 
 class Recorder(NullProgress):
-    pass
+    """Keeps the log lines training writes."""
+
+    def __init__(self):
+        self.lines = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def copy_with_format(folder, target, model_format: str):
+    """A copy of a trained model folder whose model.json claims ``model_format``."""
+    shutil.copytree(folder, target)
+    meta = json.loads((target / "model.json").read_text())
+    meta["format"] = model_format
+    (target / "model.json").write_text(json.dumps(meta))
+    return target
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +87,22 @@ def test_lips_change_with_audio(tiny_run, data):
     assert (a - b).abs().mean() > 0.003
 
 
+def test_the_generator_standardises_audio_with_the_actors_training_statistics(tiny_run, data):
+    folder, _ = tiny_run
+    model, _ = load_model(folder, data.depth0)
+    audio = model.generator.audio
+    train_mel = data.mel[data.train_index].reshape(-1, data.mel.shape[-1])
+    assert torch.allclose(audio.mel_mean, train_mel.mean(0), atol=1e-3)
+    assert torch.allclose(audio.mel_std, train_mel.std(0), rtol=1e-3)
+    # The statistics are used: the same window coded with the untrained identity statistics differs.
+    window = data.mel[data.context_index[data.held_out_index[:1]]]
+    with torch.no_grad():
+        coded = audio(window)
+        audio.mel_mean.zero_()
+        audio.mel_std.fill_(1.0)
+        assert (audio(window) - coded).abs().max() > 1e-3
+
+
 def test_o2c_then_c2o_returns_the_input_inside_the_mask(data):
     """Warp real frames into the canonical lip box and back: the mouth comes back."""
     model = Speech2Lip(dataclasses.replace(Speech2LipConfig(), use_blend=False), data.depth0)
@@ -107,9 +138,8 @@ def test_resume_after_an_interrupted_run_continues_from_the_checkpoint(may_datas
     state, _ = checkpoint.load_latest(interrupted / "checkpoints")
     assert state["step"] == 10
 
-    log = []
     recorder = Recorder()
-    recorder.log = log.append
+    log = recorder.lines
     resumed = train_actor(may_dataset.root, interrupted, config, recorder)
     assert "resuming from step 10" in log
     assert resumed["steps"] == 20
@@ -121,14 +151,46 @@ def test_resume_after_an_interrupted_run_continues_from_the_checkpoint(may_datas
 
 
 def test_a_model_from_another_version_is_refused(tiny_run, data, tmp_path):
-    folder, _ = tiny_run
-    copy = tmp_path / "old"
-    shutil.copytree(folder, copy)
-    meta = json.loads((copy / "model.json").read_text())
-    meta["format"] = "s2l-actor-model.0"
-    (copy / "model.json").write_text(json.dumps(meta))
+    copy = copy_with_format(tiny_run[0], tmp_path / "old", "s2l-actor-model.0")
     with pytest.raises(ArtifactVersionError, match="retrain"):
         load_model(copy, data.depth0)
+
+
+def test_checkpoints_of_an_older_format_restart_training(may_dataset, tmp_path):
+    config = dataclasses.replace(TINY, steps=6, checkpoint_every=3, expert_steps=2)
+    assert train_actor(may_dataset.root, tmp_path, config, stop_at_step=3) == {"stopped_at": 3}
+    state_file = tmp_path / "checkpoints" / "ckpt-0000003" / "state.json"
+    state = json.loads(state_file.read_text())
+    state["format"] = "s2l-actor-model.0"
+    state_file.write_text(json.dumps(state))
+    recorder = Recorder()
+    log = recorder.lines
+    meta = train_actor(may_dataset.root, tmp_path, config, recorder)
+    assert any("another s2l-dub version; starting afresh" in line for line in log)
+    assert meta["steps"] == 6 and not any(line.startswith("resuming") for line in log)
+
+
+def test_a_format_1_model_still_loads_with_neutral_audio_statistics(tiny_run, data, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    old = copy_with_format(tiny_run[0], tmp_path / "format1", "s2l-actor-model.1")
+    weights = load_file(str(old / "model.safetensors"))
+    save_file({k: v for k, v in weights.items() if ".mel_" not in k}, str(old / "model.safetensors"))
+    model, _ = load_model(old, data.depth0)
+    assert float(model.generator.audio.mel_mean.abs().max()) == 0.0
+    assert torch.all(model.generator.audio.mel_std == 1.0)
+
+
+def test_model_variants_share_the_sync_expert_but_not_the_model():
+    from s2l_dub.train.trainer import expert_key, training_key
+
+    manifest = {"stages": {"geometry": "g"}}
+    base = TrainConfig()
+    variant = dataclasses.replace(base, model=dataclasses.replace(base.model, use_blend=False))
+    assert expert_key(manifest, base) == expert_key(manifest, variant)
+    assert training_key(manifest, base) != training_key(manifest, variant)
+    assert expert_key(manifest, base) != expert_key(manifest, dataclasses.replace(base, expert_steps=100))
+    assert expert_key(manifest, base) != expert_key({"stages": {"geometry": "other"}}, base)
 
 
 def test_train_and_eval_from_the_command_line(may_dataset, capsys):
@@ -152,9 +214,8 @@ def test_train_and_eval_from_the_command_line(may_dataset, capsys):
 def test_more_steps_continue_a_finished_run(may_dataset, tmp_path):
     config = dataclasses.replace(TINY, steps=6, checkpoint_every=3)
     train_actor(may_dataset.root, tmp_path / "run", config)
-    log = []
     recorder = Recorder()
-    recorder.log = log.append
+    log = recorder.lines
     longer = train_actor(may_dataset.root, tmp_path / "run", dataclasses.replace(config, steps=9), recorder)
     assert "resuming from step 6" in log and longer["steps"] == 9
 

