@@ -12,6 +12,8 @@ Prints, on the held-out frames and in the eval's mouth window:
   reach, but the ceiling of anything that only recombines training mouths).
 - the model itself, on held-out and on training frames: the gap between them is
   the generalisation the 90/10 split measures.
+- the seam: PSNR over the paste mask's feathered edge (and 3 px either side), with and
+  without Blend-Net, which is where Blend-Net's work shows.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from s2l_dub.dataset.store import load_dataset
 from s2l_dub.train.data import build_training_data, canonical_lips
@@ -86,6 +89,16 @@ def main() -> None:
         print(f"{name:<38}{box:>11}{window_psnr(held, lips, blend):>11.2f}")
     box_train = float(psnr(ours_train, canonical(train_sample), mask).mean())
     print(f"{'ours on training frames, Blend-Net':<38}{box_train:>11.2f}{window_psnr(train_sample, ours_train, True):>11.2f}")
+    seam = {"pasted": [0.0, 0.0], "Blend-Net": [0.0, 0.0]}
+    for start in range(0, len(held), 8):
+        batch = data.batch(held[start:start + 8])
+        output, pasted, paste_mask, target = model.compose(data, batch, ours_held[start:start + 8])
+        band = F.max_pool2d(((paste_mask > 0.02) & (paste_mask < 0.98)).float(), 7, 1, 3).expand_as(target)
+        for name, image in (("pasted", pasted), ("Blend-Net", output)):
+            seam[name][0] += float((((image - target) ** 2) * band).sum())
+            seam[name][1] += float(band.sum())
+    print("seam band (mask edge +- 3 px): " + ", ".join(
+        f"{name} {10 * np.log10(total / max(error, 1e-10)):.2f} dB" for name, (error, total) in seam.items()))
     motion_truth = float(psnr(truth_held[1:], truth_held[:-1], mask).mean())
     motion_ours = float(psnr(ours_held[1:], ours_held[:-1], mask).mean())
     print(f"frame-to-frame change in the lip box (lower is more motion): truth {motion_truth:.1f} dB, "

@@ -103,6 +103,21 @@ def test_the_generator_standardises_audio_with_the_actors_training_statistics(ti
         assert (audio(window) - coded).abs().max() > 1e-3
 
 
+def test_frames_after_the_training_range_hold_the_last_trained_time(tiny_run, data):
+    folder, _ = tiny_run
+    model, _ = load_model(folder, data.depth0)
+    model.eval()
+    last_trained = float(data.time_norm[data.train_index].max())
+    assert float(model.generator.time_limit) == pytest.approx(last_trained)
+    window = data.mel[data.context_index[data.held_out_index[:1]]]
+    with torch.no_grad():
+        at_limit = model.generator(window, torch.tensor([last_trained]), 20, 30)
+        beyond = model.generator(window, torch.tensor([1.0]), 20, 30)
+        earlier = model.generator(window, torch.tensor([0.0]), 20, 30)
+    assert torch.equal(at_limit, beyond)
+    assert not torch.equal(at_limit, earlier)
+
+
 def test_o2c_then_c2o_returns_the_input_inside_the_mask(data):
     """Warp real frames into the canonical lip box and back: the mouth comes back."""
     model = Speech2Lip(dataclasses.replace(Speech2LipConfig(), use_blend=False), data.depth0)
@@ -175,8 +190,10 @@ def test_a_format_1_model_still_loads_with_neutral_audio_statistics(tiny_run, da
 
     old = copy_with_format(tiny_run[0], tmp_path / "format1", "s2l-actor-model.1")
     weights = load_file(str(old / "model.safetensors"))
-    save_file({k: v for k, v in weights.items() if ".mel_" not in k}, str(old / "model.safetensors"))
+    newer = (".mel_mean", ".mel_std", ".time_limit")
+    save_file({k: v for k, v in weights.items() if not k.endswith(newer)}, str(old / "model.safetensors"))
     model, _ = load_model(old, data.depth0)
+    assert float(model.generator.time_limit) == float("inf")
     assert float(model.generator.audio.mel_mean.abs().max()) == 0.0
     assert torch.all(model.generator.audio.mel_std == 1.0)
 

@@ -96,6 +96,10 @@ class LipGenerator(nn.Module):
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
             nn.Conv2d(48, config.feature_dim, 3, padding=1),
         )
+        # The last timestamp seen in training. Later frames (the held-out tail, the end of a
+        # clip rendered after training on its start) hold it rather than extrapolate the
+        # time code into values the generator never saw; inf (no limit) for older models.
+        self.register_buffer("time_limit", torch.tensor(float("inf")))
         position_dim = 4 * config.position_frequencies + 2
         self.mlp = nn.Sequential(
             nn.Linear(config.feature_dim + position_dim, config.hidden), nn.LeakyReLU(0.1),
@@ -106,7 +110,7 @@ class LipGenerator(nn.Module):
     def features(self, mel_context: torch.Tensor, time_s: torch.Tensor) -> torch.Tensor:
         """The per-frame feature grid (B, feature_dim, 4*gh, 4*gw)."""
         code = self.audio(mel_context)
-        t = fourier(time_s[:, None], self.config.time_frequencies)
+        t = fourier(torch.minimum(time_s, self.time_limit)[:, None], self.config.time_frequencies)
         if not self.config.use_time:
             t = torch.zeros_like(t)
         gh, gw = self.config.grid_hw

@@ -20,7 +20,7 @@ from ..artifacts import read_json, write_json
 from ..errors import ArtifactVersionError
 
 MODEL_FORMAT = "s2l-actor-model.2"
-"""2: the generator carries per-bin audio statistics as buffers."""
+"""2: the generator carries per-bin audio statistics and its last trained timestamp as buffers."""
 READABLE_FORMATS = ("s2l-actor-model.1", MODEL_FORMAT)
 """Format 1 models lack buffers added since; they load with the neutral values their modules start with."""
 KEEP = 2

@@ -73,6 +73,7 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
     expert, expert_meta = _sync_expert(data, target, config, expert_key(dataset.manifest, config), progress)
     model = Speech2Lip(config.model, data.depth0)
     model.generator.audio.set_statistics(data.mel[data.train_index])
+    model.generator.time_limit.fill_(float(data.time_norm[data.train_index].max()))
     optimizer = torch.optim.Adam([
         {"params": [p for n, p in model.named_parameters() if not n.startswith("depth.")], "lr": config.learning_rate},
         {"params": list(model.depth.parameters()), "lr": config.depth_learning_rate},
