@@ -56,13 +56,18 @@ def main() -> None:
     def generated(index: torch.Tensor) -> torch.Tensor:
         return torch.cat([model.generate(data, data.batch(i), continuous=False) for i in index.split(32)])
 
-    def window_psnr(index: torch.Tensor, lips: torch.Tensor, blend: bool) -> float:
-        values = []
+    def window_scores(index: torch.Tensor, lips: torch.Tensor) -> dict:
+        """One compose pass: window PSNR pasted and after Blend-Net, and squared error over the seam band."""
+        scores = {"pasted": [], "Blend-Net": [], "seam pasted": [0.0, 0.0], "seam Blend-Net": [0.0, 0.0]}
         for start in range(0, len(index), 8):
             batch = data.batch(index[start:start + 8])
-            output, pasted, _, target = model.compose(data, batch, lips[start:start + 8])
-            values += psnr(output if blend else pasted, target).tolist()
-        return float(np.mean(values))
+            output, pasted, paste_mask, target = model.compose(data, batch, lips[start:start + 8])
+            band = F.max_pool2d(((paste_mask > 0.02) & (paste_mask < 0.98)).float(), 7, 1, 3).expand_as(target)
+            for name, image in (("pasted", pasted), ("Blend-Net", output)):
+                scores[name] += psnr(image, target).tolist()
+                scores[f"seam {name}"][0] += float((((image - target) ** 2) * band).sum())
+                scores[f"seam {name}"][1] += float(band.sum())
+        return scores
 
     held, train = data.held_out_index, data.train_index
     truth_held, truth_train = canonical(held), canonical(train)
@@ -74,31 +79,26 @@ def main() -> None:
     train_sample = train[:: max(1, len(train) // 200)]
     ours_train = generated(train_sample)
 
+    truth_scores, ours_scores = window_scores(held, truth_held), window_scores(held, ours_held)
     print(f"{args.actor}/{args.model} ({meta.get('steps')} steps), held-out frames {len(held)}")
     print(f"{'canonical lips':<38}{'lip box dB':>11}{'window dB':>11}")
     rows = [
-        ("ground truth, O2C + C2O, pasted", truth_held, False),
-        ("ground truth, O2C + C2O, Blend-Net", truth_held, True),
-        ("mean of training frames", mean, False),
-        ("nearest training frame (oracle)", nearest, False),
-        ("ours, pasted", ours_held, False),
-        ("ours, Blend-Net (what eval reports)", ours_held, True),
+        ("ground truth, O2C + C2O, pasted", truth_held, truth_scores, "pasted"),
+        ("ground truth, O2C + C2O, Blend-Net", truth_held, truth_scores, "Blend-Net"),
+        ("mean of training frames", mean, window_scores(held, mean), "pasted"),
+        ("nearest training frame (oracle)", nearest, window_scores(held, nearest), "pasted"),
+        ("ours, pasted", ours_held, ours_scores, "pasted"),
+        ("ours, Blend-Net (what eval reports)", ours_held, ours_scores, "Blend-Net"),
     ]
-    for name, lips, blend in rows:
+    for name, lips, scores, stage in rows:
         box = "exact" if lips is truth_held else f"{float(psnr(lips, truth_held, mask).mean()):.2f}"
-        print(f"{name:<38}{box:>11}{window_psnr(held, lips, blend):>11.2f}")
+        print(f"{name:<38}{box:>11}{np.mean(scores[stage]):>11.2f}")
     box_train = float(psnr(ours_train, canonical(train_sample), mask).mean())
-    print(f"{'ours on training frames, Blend-Net':<38}{box_train:>11.2f}{window_psnr(train_sample, ours_train, True):>11.2f}")
-    seam = {"pasted": [0.0, 0.0], "Blend-Net": [0.0, 0.0]}
-    for start in range(0, len(held), 8):
-        batch = data.batch(held[start:start + 8])
-        output, pasted, paste_mask, target = model.compose(data, batch, ours_held[start:start + 8])
-        band = F.max_pool2d(((paste_mask > 0.02) & (paste_mask < 0.98)).float(), 7, 1, 3).expand_as(target)
-        for name, image in (("pasted", pasted), ("Blend-Net", output)):
-            seam[name][0] += float((((image - target) ** 2) * band).sum())
-            seam[name][1] += float(band.sum())
+    train_window = np.mean(window_scores(train_sample, ours_train)["Blend-Net"])
+    print(f"{'ours on training frames, Blend-Net':<38}{box_train:>11.2f}{train_window:>11.2f}")
     print("seam band (mask edge +- 3 px): " + ", ".join(
-        f"{name} {10 * np.log10(total / max(error, 1e-10)):.2f} dB" for name, (error, total) in seam.items()))
+        f"{stage} {10 * np.log10(total / max(error, 1e-10)):.2f} dB"
+        for stage, (error, total) in ((s, ours_scores[f"seam {s}"]) for s in ("pasted", "Blend-Net"))))
     motion_truth = float(psnr(truth_held[1:], truth_held[:-1], mask).mean())
     motion_ours = float(psnr(ours_held[1:], ours_held[:-1], mask).mean())
     print(f"frame-to-frame change in the lip box (lower is more motion): truth {motion_truth:.1f} dB, "

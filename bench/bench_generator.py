@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench_ceiling import psnr
+from s2l_dub.audio.features import AudioFeatureConfig, windows_at
 from s2l_dub.dataset.store import load_dataset
 from s2l_dub.model.lips import LipGenerator, LipModelConfig
-from s2l_dub.model.ssim import ssim
+from s2l_dub.model.speech2lip import lip_reconstruction_loss
 from s2l_dub.train.data import build_training_data, canonical_lips
 
 VARIANTS = {
@@ -59,19 +61,14 @@ def whisper_windows(dataset) -> torch.Tensor:
         encoded = model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])), to_cpu=True)
         states.append(np.array(encoded)[0][:int(np.ceil(len(piece) / 320))])
     states = np.concatenate(states).astype(np.float32)
-    times = audio["frame_times_s"] - float(audio["samples_start_s"])
-    offsets = (np.arange(WHISPER_WINDOW) - (WHISPER_WINDOW - 1) / 2) * WHISPER_STEP_S
-    position = (times[:, None] + offsets[None]) / WHISPER_STEP_S - 0.5
-    lo = np.floor(position)
-    frac = (position - lo)[..., None]
-    lo = lo.astype(np.int64)
-    take = lambda i: states[np.clip(i, 0, len(states) - 1)]  # noqa: E731
-    return torch.from_numpy(((1 - frac) * take(lo) + frac * take(lo + 1)).astype(np.float32))
+    # State i covers [i, i + 1) x 20 ms, so it is centred half a step later than a log-mel step.
+    times = audio["frame_times_s"] - float(audio["samples_start_s"]) - WHISPER_STEP_S / 2
+    spacing = AudioFeatureConfig(hop_s=WHISPER_STEP_S, window_frames=WHISPER_WINDOW)
+    return torch.from_numpy(windows_at(states, times, spacing))
 
 
 def lip_box_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
-    mse = ((a - b) ** 2 * mask).flatten(1).sum(1) / (3 * mask.sum())
-    return float((10 * torch.log10(1 / mse)).mean())
+    return float(psnr(a, b, mask).mean())
 
 
 def probe(data, truth: torch.Tensor, audio: torch.Tensor, config: LipModelConfig, steps: int, batch_size: int,
@@ -94,9 +91,8 @@ def probe(data, truth: torch.Tensor, audio: torch.Tensor, config: LipModelConfig
     started = time.perf_counter()
     for step in range(1, steps + 1):
         index = train[torch.randint(len(train), (batch_size,))]
-        lips, target = generate(index, continuous=True), truth[index]
-        loss = ((lips - target).abs() * mask).sum() / (3 * mask.sum() * batch_size)
-        loss = loss + ssim_weight * (1 - ssim(lips * mask, target * mask))
+        loss = lip_reconstruction_loss(generate(index, continuous=True), truth[index],
+                                       mask.expand(batch_size, -1, -1, -1), ssim_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -68,8 +68,8 @@ def main() -> None:
     if args.steps:
         base = dataclasses.replace(base, steps=args.steps)
     rows, first = [], None
+    label = f"{args.budget}-{args.steps}" if args.steps else args.budget
     for name in args.variants.split(","):
-        label = f"{args.budget}-{args.steps}" if args.steps else args.budget
         folder = args.work / "actors" / actor / f"model-{label}-{name}"
         if first is not None:
             _share_expert(first, folder)

@@ -132,8 +132,7 @@ class Speech2Lip(nn.Module):
         gt_lips, inside = canonical_lips(data, batch["crops"], batch["index"], depth.detach())
         lips = self.generate(data, batch, cfg.continuous_sampling).float()
         mask = data.lip_mask[None, None] * inside
-        lip_l1 = (torch.abs(lips - gt_lips) * mask).sum() / (3 * mask.sum()).clamp(min=1)
-        lip_loss = lip_l1 + w.ssim * (1 - ssim(lips * mask, gt_lips * mask))
+        lip_loss = lip_reconstruction_loss(lips, gt_lips, mask, w.ssim)
 
         depth_loss = self._depth_loss(data, batch, depth)
 
@@ -194,6 +193,13 @@ class Speech2Lip(nn.Module):
         lips = self.sync_lips(data.mel[ctx].flatten(0, 1), data.time_norm[window].flatten())
         lips = lips.reshape(len(index), len(offsets), *lips.shape[1:])
         return contrastive_sync_loss(expert.embed_audio(batch["mel"]), expert.embed_lips(lips))
+
+
+def lip_reconstruction_loss(lips: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                            ssim_weight: float) -> torch.Tensor:
+    """Canonical lip loss (paper Eq. 7): masked L1 plus ``ssim_weight`` x (1 - SSIM); ``mask`` (B, 1, h, w)."""
+    l1 = (torch.abs(lips - target) * mask).sum() / (3 * mask.sum()).clamp(min=1)
+    return l1 + ssim_weight * (1 - ssim(lips * mask, target * mask))
 
 
 def _ellipse(height: int, width: int) -> torch.Tensor:
