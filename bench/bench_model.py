@@ -2,11 +2,12 @@
 
     python bench/bench_model.py [--video actors/anchor_en_71s.mp4] [--budget default]
                                 [--variants full,no_blend,no_continuous,no_time,no_sync,direct] [--work DIR]
-                                [--steps N]
+                                [--steps N] [--seed N]
 
-``cosine`` and ``time_slow`` are quality levers rather than ablations: the full model
-with a cosine learning-rate decay over the run, and with a time code of one frequency
-(a slow drift over the footage) instead of four.
+``cosine``, ``time_slow`` and ``audio_aug`` are quality levers rather than ablations: the
+full model with a cosine learning-rate decay over the run, with a time code of one
+frequency (a slow drift over the footage) instead of four, and with its log-mel
+augmented in training (noise and a masked band of bins).
 
 Prepares the actor (cached), trains each variant on the first 90 % of frames and
 evaluates on the last 10 % with the clip's own audio, then prints one row per variant.
@@ -40,6 +41,7 @@ VARIANTS = {
     # Quality levers (issue 3), not ablations: the full model trained differently.
     "cosine": {"train": {"lr_schedule": "cosine"}},
     "time_slow": {"lips": {"time_frequencies": 1}},
+    "audio_aug": {"lips": {"audio_noise": 0.5, "audio_freq_mask": 16}},
 }
 
 
@@ -57,6 +59,7 @@ def main() -> None:
     parser.add_argument("--video", default="actors/anchor_en_71s.mp4")
     parser.add_argument("--budget", default="default")
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0, help="training seed (the sync expert's too), to size the noise")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--work", type=Path, default=ROOT / "s2l-work" / "bench")
     args = parser.parse_args()
@@ -67,8 +70,10 @@ def main() -> None:
     base = budget(args.budget)
     if args.steps:
         base = dataclasses.replace(base, steps=args.steps)
+    base = dataclasses.replace(base, seed=args.seed)
     rows, first = [], None
     label = f"{args.budget}-{args.steps}" if args.steps else args.budget
+    label += f"-seed{args.seed}" if args.seed else ""
     for name in args.variants.split(","):
         folder = args.work / "actors" / actor / f"model-{label}-{name}"
         if first is not None:
@@ -80,7 +85,7 @@ def main() -> None:
         rows.append((name, metrics, seconds))
         first = first or folder
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{video.name}, budget {args.budget}, steps {base.steps}, held-out frames {rows[0][1]['frames']}, peak RSS {peak:.0f} MB")
+    print(f"{video.name}, budget {args.budget}, steps {base.steps}, seed {base.seed}, held-out frames {rows[0][1]['frames']}, peak RSS {peak:.0f} MB")
     print(f"{'variant':<14}{'PSNR dB':>9}{'SSIM':>8}{'LMD px':>8}{'CPBD':>8}{'sync conf':>10}{'offset':>8}{'train s':>9}")
     for name, m, seconds in rows:
         cpbd = f"{m['cpbd']:.3f}" if m["cpbd"] is not None else "n/a"

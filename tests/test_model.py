@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from s2l_dub.errors import ArtifactVersionError
+from s2l_dub.model.lips import LipGenerator, LipModelConfig, augment_mel
 from s2l_dub.model.speech2lip import Speech2Lip, Speech2LipConfig
 from s2l_dub.progress import NullProgress
 from s2l_dub.train import checkpoint
@@ -101,6 +102,31 @@ def test_the_generator_standardises_audio_with_the_actors_training_statistics(ti
         audio.mel_mean.zero_()
         audio.mel_std.fill_(1.0)
         assert (audio(window) - coded).abs().max() > 1e-3
+
+
+def test_audio_augmentation_zeroes_one_band_and_acts_in_training_only(data):
+    torch.manual_seed(0)
+    mel = torch.randn(64, 20, 80)
+    masked = augment_mel(mel, noise=0.0, freq_mask=16)
+    zeroed = (masked == 0).all(1)  # (64, 80): bins zeroed through the whole window
+    widths = zeroed.sum(1)
+    assert widths.max() <= 16 and widths.max() >= 8
+    for row, width in zip(zeroed, widths):  # one contiguous band per window
+        bins = row.nonzero().flatten()
+        assert width == 0 or bins.max() - bins.min() + 1 == width
+    assert torch.equal(masked[~zeroed[:, None, :].expand_as(mel)], mel[~zeroed[:, None, :].expand_as(mel)])
+    noisy = augment_mel(mel, noise=0.5, freq_mask=0)
+    assert 0.45 < float((noisy - mel).std()) < 0.55
+
+    torch.manual_seed(0)
+    config = LipModelConfig(audio_noise=0.5, audio_freq_mask=16, audio_dropout=0.3)
+    generator = LipGenerator(config)
+    generator.audio.set_statistics(data.mel[data.train_index])
+    window = data.mel[data.context_index[data.held_out_index[:4]]]
+    with torch.no_grad():
+        assert not torch.equal(generator.audio(window), generator.audio(window))
+        generator.eval()
+        assert torch.equal(generator.audio(window), generator.audio(window))
 
 
 def test_frames_after_the_training_range_hold_the_last_trained_time(tiny_run, data):
@@ -273,3 +299,22 @@ def test_cosine_schedule_decays_to_its_floor_and_keeps_old_keys():
     # A constant-rate run's key ignores the schedule's fields, so models trained before them stay valid.
     assert training_key(manifest, TrainConfig()) == training_key(manifest, TrainConfig(lr_floor=0.5))
     assert training_key(manifest, TrainConfig()) != training_key(manifest, dataclasses.replace(cosine, steps=6000))
+
+
+def test_audio_augmentation_settings_keep_old_keys_while_off():
+    from s2l_dub.train.trainer import training_key
+
+    manifest = {"stages": {"geometry": "g"}}
+    key = training_key(manifest, TrainConfig())
+    # The key of a default run as computed before the augmentation settings existed.
+    identity = dataclasses.asdict(dataclasses.replace(TrainConfig(), steps=0, checkpoint_every=0, preview_every=0,
+                                                      log_every=0))
+    del identity["lr_schedule"], identity["lr_floor"]
+    for name in ("audio_noise", "audio_freq_mask", "audio_dropout"):
+        del identity["model"]["lips"][name]
+    from s2l_dub import __version__
+    from s2l_dub.artifacts import stable_key
+    assert key == stable_key(stable_key(manifest["stages"]), identity, __version__, checkpoint.MODEL_FORMAT)
+    lips = dataclasses.replace(TrainConfig().model.lips, audio_noise=0.5)
+    augmented = dataclasses.replace(TrainConfig(), model=dataclasses.replace(TrainConfig().model, lips=lips))
+    assert training_key(manifest, augmented) != key

@@ -31,6 +31,12 @@ class LipModelConfig:
     feature_dim: int = 32
     position_frequencies: int = 6
     hidden: int = 96
+    audio_noise: float = 0.0
+    """Training only: std of Gaussian noise on the standardised log-mel (regularises 1-5 min of speech)."""
+    audio_freq_mask: int = 0
+    """Training only: up to this many adjacent mel bins zeroed per window (SpecAugment-style)."""
+    audio_dropout: float = 0.0
+    """Training only: dropout on the audio code."""
 
 
 class AudioEncoder(nn.Module):
@@ -53,6 +59,9 @@ class AudioEncoder(nn.Module):
         )
         self.head = nn.Linear(config.audio_dim * math.ceil(config.mel_steps / 4), config.audio_dim)
         self.attention = nn.Linear(config.audio_dim, 1)
+        self.noise = config.audio_noise
+        self.freq_mask = config.audio_freq_mask
+        self.dropout = nn.Dropout(config.audio_dropout)
 
     @torch.no_grad()
     def set_statistics(self, mel: torch.Tensor) -> None:
@@ -65,6 +74,8 @@ class AudioEncoder(nn.Module):
         """(..., steps, bins) -> (..., audio_dim)."""
         lead = mel.shape[:-2]
         mel = (mel - self.mel_mean) / self.mel_std
+        if self.training:
+            mel = augment_mel(mel, self.noise, self.freq_mask)
         x = self.conv(mel.reshape(-1, *mel.shape[-2:]).transpose(1, 2))
         return self.head(x.flatten(1)).reshape(*lead, -1)
 
@@ -72,7 +83,21 @@ class AudioEncoder(nn.Module):
         """(B, 2k+1, steps, bins) windows of frames t-k..t+k -> (B, audio_dim)."""
         codes = self.encode(mel_context)
         weights = torch.softmax(self.attention(codes), dim=1)
-        return (weights * codes).sum(1)
+        return self.dropout((weights * codes).sum(1))
+
+
+def augment_mel(mel: torch.Tensor, noise: float, freq_mask: int) -> torch.Tensor:
+    """Standardised log-mel windows (..., steps, bins) with noise and a random band of bins zeroed."""
+    if noise > 0:
+        mel = mel + noise * torch.randn_like(mel)
+    if freq_mask > 0:
+        bins = mel.shape[-1]
+        lead = mel.shape[:-2]
+        width = torch.randint(0, freq_mask + 1, (*lead, 1, 1), device=mel.device)
+        start = (torch.rand(*lead, 1, 1, device=mel.device) * (bins - width + 1)).floor()
+        index = torch.arange(bins, device=mel.device)
+        mel = mel * ~((index >= start) & (index < start + width))
+    return mel
 
 
 def fourier(x: torch.Tensor, frequencies: int) -> torch.Tensor:

@@ -38,9 +38,13 @@ def training_key(dataset_manifest: dict, config: TrainConfig) -> str:
     """What is trained, not for how long: `--steps 12000` continues a 6000-step run."""
     identity = dataclasses.asdict(dataclasses.replace(config, steps=0, checkpoint_every=0, preview_every=0,
                                                       log_every=0))
+    # Keys of models trained before these settings existed stay valid while the settings are off.
     if identity["lr_schedule"] == "constant":
-        # Keys of models trained before schedules existed stay valid.
         del identity["lr_schedule"], identity["lr_floor"]
+    lips = identity["model"]["lips"]
+    for name in ("audio_noise", "audio_freq_mask", "audio_dropout"):
+        if not lips[name]:
+            del lips[name]
     return stable_key(stable_key(dataset_manifest["stages"]), identity, __version__, checkpoint.MODEL_FORMAT)
 
 
