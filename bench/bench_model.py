@@ -2,12 +2,15 @@
 
     python bench/bench_model.py [--video actors/anchor_en_71s.mp4] [--budget default]
                                 [--variants full,no_blend,no_continuous,no_time,no_sync,direct] [--work DIR]
-                                [--steps N] [--seed N]
+                                [--steps N] [--seed N] [--expert-footage VIDEO,...]
 
 ``cosine``, ``time_slow`` and ``audio_aug`` are quality levers rather than ablations: the
 full model with a cosine learning-rate decay over the run, with a time code of one
 frequency (a slow drift over the footage) instead of four, and with its log-mel
 augmented in training (noise and a masked band of bins).
+
+``--expert-footage`` prepares more sample videos (other actors) for the sync expert to
+learn from as well, as `s2l-dub train --expert-footage` does.
 
 Prepares the actor (cached), trains each variant on the first 90 % of frames and
 evaluates on the last 10 % with the clip's own audio, then prints one row per variant.
@@ -61,12 +64,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="training seed (the sync expert's too), to size the noise")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--expert-footage", default="", help="sample videos, comma-separated, for the sync expert too")
     parser.add_argument("--work", type=Path, default=ROOT / "s2l-work" / "bench")
     args = parser.parse_args()
 
     video = args.samples / args.video
     actor = Path(args.video).stem
     prepare_actor([ClipInput(video)], actor, args.work)
+    extra_videos = [Path(name) for name in args.expert_footage.split(",") if name]
+    for extra in extra_videos:
+        prepare_actor([ClipInput(args.samples / extra)], extra.stem, args.work)
+    expert_footage = tuple(dataset_dir(args.work, extra.stem) for extra in extra_videos)
     base = budget(args.budget)
     if args.steps:
         base = dataclasses.replace(base, steps=args.steps)
@@ -74,15 +82,18 @@ def main() -> None:
     rows, first = [], None
     label = f"{args.budget}-{args.steps}" if args.steps else args.budget
     label += f"-seed{args.seed}" if args.seed else ""
+    label += "".join(f"-x{extra.stem}" for extra in extra_videos)
     for name in args.variants.split(","):
         folder = args.work / "actors" / actor / f"model-{label}-{name}"
         if first is not None:
             _share_expert(first, folder)
         started = time.perf_counter()
-        train_actor(dataset_dir(args.work, actor), folder, variant_config(base, name))
+        meta = train_actor(dataset_dir(args.work, actor), folder, variant_config(base, name),
+                           expert_footage=expert_footage)
         seconds = time.perf_counter() - started
         metrics = evaluate_actor(dataset_dir(args.work, actor), folder, write_video=(name == "full"))
         rows.append((name, metrics, seconds))
+        print(f"{name}: sync expert held-out top-1 {meta['sync_expert']['held_out_top1']:.1%}", flush=True)
         first = first or folder
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{video.name}, budget {args.budget}, steps {base.steps}, seed {base.seed}, held-out frames {rows[0][1]['frames']}, peak RSS {peak:.0f} MB")

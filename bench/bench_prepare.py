@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_one(video: Path, out: Path) -> dict:
+    from bench_render import peak_rss_mb
     from s2l_dub.dataset.prepare import ClipInput, prepare_actor
 
     started = time.perf_counter()
@@ -34,7 +34,7 @@ def run_one(video: Path, out: Path) -> dict:
         "frames": frames,
         "seconds": round(seconds, 1),
         "frames_per_s": round(frames / seconds, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
+        "peak_rss_mb": peak_rss_mb(),
         "reprojection_px": round(dataset.manifest["summary"]["reprojection_px_mean"], 3),
         "faces_found": dataset.manifest["summary"]["faces_found_share"],
     }

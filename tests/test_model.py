@@ -318,3 +318,36 @@ def test_audio_augmentation_settings_keep_old_keys_while_off():
     lips = dataclasses.replace(TrainConfig().model.lips, audio_noise=0.5)
     augmented = dataclasses.replace(TrainConfig(), model=dataclasses.replace(TrainConfig().model, lips=lips))
     assert training_key(manifest, augmented) != key
+
+
+def test_sync_expert_learns_from_extra_footage(may_dataset, static_dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    from s2l_dub.errors import S2LError
+    from s2l_dub.train.trainer import EXPERT_FILE
+
+    config = dataclasses.replace(TINY, steps=2, checkpoint_every=2, preview_every=2)
+    alone = train_actor(may_dataset.root, tmp_path / "alone", config)
+    recorder = Recorder()
+    both = train_actor(may_dataset.root, tmp_path / "both", config, recorder,
+                       expert_footage=(static_dataset.root, may_dataset.root))
+    assert any("already given; used once" in line for line in recorder.lines)
+    [extra] = both["sync_expert"]["extra_footage"]
+    assert extra["actor"] == "anchor_de" and extra["frames"] > 400
+    assert alone["sync_expert"]["extra_footage"] == []
+    # Another expert, so another model: neither the job's cache nor a resume may mistake one for the other.
+    assert both["sync_expert"]["key"] != alone["sync_expert"]["key"] and both["run_key"] != alone["run_key"]
+    first, second = (load_file(str(tmp_path / name / EXPERT_FILE)) for name in ("alone", "both"))
+    assert any(not torch.equal(first[k], second[k]) for k in first)
+    with pytest.raises(S2LError, match=f"{static_dataset.root}: only .* usable frames"):
+        train_actor(may_dataset.root, tmp_path / "greedy", dataclasses.replace(config, expert_batch=10_000),
+                    expert_footage=(static_dataset.root,))
+
+
+def test_unprepared_expert_footage_is_one_line_naming_it(may_dataset, capsys):
+    from s2l_dub.cli import main
+
+    out = may_dataset.root.parents[2]
+    code = main(["train", "--actor", "may", "--steps", "1", "--expert-footage", "nobody", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "nobody" in err and "s2l-dub prepare" in err and "Traceback" not in err

@@ -22,9 +22,12 @@ BUDGET_HELP = "; ".join(f"{name}: {text}" for name, (text, _) in BUDGETS.items()
 @click.option("--steps", type=int, default=None, help="Override the budget's number of training steps.")
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True,
               help="Learning rate over the run: constant, or cosine decay to 5 % (see BENCHMARKS.md).")
+@click.option("--expert-footage", "expert_actors", multiple=True, metavar="ACTOR",
+              help="Another prepared actor (or more footage of this one, prepared under another name) that the "
+                   "sync expert also learns from; repeatable. The lips are still learnt from --actor alone.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("s2l-work"), show_default=True)
 @click.pass_obj
-def train_command(console, actor, budget_name, steps, lr_schedule, out):
+def train_command(console, actor, budget_name, steps, lr_schedule, expert_actors, out):
     """Train an actor's Speech2Lip model (resumes an interrupted run)."""
     import dataclasses
 
@@ -33,7 +36,8 @@ def train_command(console, actor, budget_name, steps, lr_schedule, out):
         config = dataclasses.replace(config, steps=steps)
     config = dataclasses.replace(config, lr_schedule=lr_schedule)
     with RichProgress(console) as progress:
-        meta = train_actor(dataset_dir(out, actor), model_dir(out, actor), config, progress)
+        meta = train_actor(dataset_dir(out, actor), model_dir(out, actor), config, progress,
+                           expert_footage=tuple(dataset_dir(out, name) for name in expert_actors))
     console.print(f"model: {model_dir(out, actor) / 'model.safetensors'} ({meta['steps']} steps, "
                   f"sync expert held-out top-1 {meta['sync_expert']['held_out_top1']:.1%})")
 

@@ -34,8 +34,11 @@ def dataset_key(dataset: ActorDataset) -> str:
     return stable_key(dataset.manifest["stages"])
 
 
-def training_key(dataset_manifest: dict, config: TrainConfig) -> str:
-    """What is trained, not for how long: `--steps 12000` continues a 6000-step run."""
+def training_key(dataset_manifest: dict, config: TrainConfig, expert_footage: tuple[str, ...] = ()) -> str:
+    """What is trained, not for how long: `--steps 12000` continues a 6000-step run.
+
+    ``expert_footage``: dataset keys of the extra footage the sync expert learnt from.
+    """
     identity = dataclasses.asdict(dataclasses.replace(config, steps=0, checkpoint_every=0, preview_every=0,
                                                       log_every=0))
     # Keys of models trained before these settings existed stay valid while the settings are off.
@@ -45,13 +48,20 @@ def training_key(dataset_manifest: dict, config: TrainConfig) -> str:
     for name in ("audio_noise", "audio_freq_mask", "audio_dropout"):
         if not lips[name]:
             del lips[name]
-    return stable_key(stable_key(dataset_manifest["stages"]), identity, __version__, checkpoint.MODEL_FORMAT)
+    parts = [stable_key(dataset_manifest["stages"]), identity, __version__, checkpoint.MODEL_FORMAT]
+    return stable_key(*parts, *_footage_part(expert_footage))
 
 
-def expert_key(dataset_manifest: dict, config: TrainConfig) -> str:
+def expert_key(dataset_manifest: dict, config: TrainConfig, expert_footage: tuple[str, ...] = ()) -> str:
     """The sync expert depends on the footage and its own settings only, so model variants can share it."""
     settings = (config.expert_steps, config.expert_batch, config.expert_learning_rate, config.held_out_share, config.seed)
-    return stable_key("expert", stable_key(dataset_manifest["stages"]), settings, __version__, checkpoint.MODEL_FORMAT)
+    parts = ["expert", stable_key(dataset_manifest["stages"]), settings, __version__, checkpoint.MODEL_FORMAT]
+    return stable_key(*parts, *_footage_part(expert_footage))
+
+
+def _footage_part(expert_footage: tuple[str, ...]) -> list:
+    # Absent when there is none, so keys made before extra footage existed stay valid.
+    return [("expert footage", sorted(expert_footage))] if expert_footage else []
 
 
 def model_id(meta: dict) -> str:
@@ -60,21 +70,28 @@ def model_id(meta: dict) -> str:
 
 
 def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress: Progress | None = None,
-                stop_at_step: int | None = None) -> dict:
-    """Train (or resume) and return the model's metadata. ``stop_at_step`` ends early, as a kill would."""
+                stop_at_step: int | None = None, expert_footage: tuple[Path, ...] = ()) -> dict:
+    """Train (or resume) and return the model's metadata. ``stop_at_step`` ends early, as a kill would.
+
+    ``expert_footage``: other prepared datasets (other actors, or more of this one) that the
+    sync expert also learns from; the generator still trains on this actor's footage alone.
+    """
     progress = progress or NullProgress()
     started = time.monotonic()
     dataset = load_dataset(dataset_root)
+    extras = _expert_footage(dataset, expert_footage, progress)
+    footage_keys = tuple(dataset_key(extra) for extra in extras)
     data = build_training_data(dataset, config.held_out_share, config.model.lips.audio_context)
     if len(data.train_index) < 2 * config.batch_size:
         raise S2LError(f"{dataset_root}: only {len(data.train_index)} training frames; prepare more footage")
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    run_key = training_key(dataset.manifest, config)
+    run_key = training_key(dataset.manifest, config, footage_keys)
     write_json(target / "run_config.json", dataclasses.asdict(config))
     torch.manual_seed(config.seed)
 
-    expert, expert_meta = _sync_expert(data, target, config, expert_key(dataset.manifest, config), progress)
+    expert, expert_meta = _sync_expert(data, extras, target, config,
+                                       expert_key(dataset.manifest, config, footage_keys), progress)
     model = Speech2Lip(config.model, data.depth0)
     model.generator.audio.set_statistics(data.mel[data.train_index])
     model.generator.time_limit.fill_(float(data.time_norm[data.train_index].max()))
@@ -141,31 +158,75 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
     return meta
 
 
-def _sync_expert(data: TrainingData, target: Path, config: TrainConfig, key: str, progress: Progress):
-    """Train the sync expert on the actor's own footage (or reuse it) and report held-out accuracy."""
+def _expert_footage(dataset: ActorDataset, roots: tuple[Path, ...], progress: Progress) -> list[ActorDataset]:
+    extras, seen = [], {dataset_key(dataset)}
+    for root in roots:
+        extra = load_dataset(root)
+        if dataset_key(extra) in seen:
+            progress.log(f"{root}: the same footage is already given; used once")
+            continue
+        seen.add(dataset_key(extra))
+        extras.append(extra)
+    return extras
+
+
+@dataclasses.dataclass
+class _ExpertSource:
+    """One actor's footage as the expert sees it: audio windows, low-resolution lips, usable centres."""
+
+    mel: torch.Tensor
+    lips: torch.Tensor
+    centres: torch.Tensor
+
+
+def _expert_sources(data: TrainingData, extras: list[ActorDataset], config: TrainConfig) -> list[_ExpertSource]:
+    sources = [_ExpertSource(data.mel, sync_targets(data), _window_centres(data, data.train_index))]
+    for extra in extras:
+        extra_data = build_training_data(extra, config.held_out_share, config.model.lips.audio_context)
+        every_frame = torch.arange(len(extra_data.mel))
+        centres = _window_centres(extra_data, every_frame)
+        if len(centres) < config.expert_batch:
+            raise S2LError(f"{extra.root}: only {len(centres)} usable frames for the sync expert; "
+                           f"it needs at least {config.expert_batch}")
+        sources.append(_ExpertSource(extra_data.mel, sync_targets(extra_data), centres))
+    return sources
+
+
+def _sync_expert(data: TrainingData, extras: list[ActorDataset], target: Path, config: TrainConfig, key: str,
+                 progress: Progress):
+    """Train the sync expert on the actor's footage and any extra (or reuse it); report held-out accuracy.
+
+    Each batch comes from one actor, so its negatives are the same face and voice at other
+    times: the expert must read sync, not tell people apart.
+    """
     expert = SyncExpert()
     path = target / EXPERT_FILE
     if path.exists() and path.with_suffix(".json").exists() and read_json(path.with_suffix(".json")).get("key") == key:
         meta = checkpoint.load_weights(path, expert)
     else:
         progress.start("sync expert", config.expert_steps, unit="steps")
-        lips = sync_targets(data)
+        sources = _expert_sources(data, extras, config)
+        share = torch.tensor([float(len(source.centres)) for source in sources])
         rng = torch.Generator().manual_seed(config.seed + 1)
         optimizer = torch.optim.Adam(expert.parameters(), config.expert_learning_rate)
-        train_centres = _window_centres(data, data.train_index)
         for _ in range(config.expert_steps):
-            centre = train_centres[torch.randint(len(train_centres), (config.expert_batch,), generator=rng)]
-            loss = contrastive_sync_loss(expert.embed_audio(data.mel[centre]),
-                                         expert.embed_lips(sync_windows(lips, centre)))
+            # Without extra footage no draw is made, so the batches are those of earlier versions.
+            source = sources[int(torch.multinomial(share, 1, generator=rng))] if extras else sources[0]
+            centre = source.centres[torch.randint(len(source.centres), (config.expert_batch,), generator=rng)]
+            loss = contrastive_sync_loss(expert.embed_audio(source.mel[centre]),
+                                         expert.embed_lips(sync_windows(source.lips, centre)))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             progress.advance()
-        accuracy, chance = sync_accuracy(expert, lips, data, _window_centres(data, data.held_out_index))
-        meta = {"key": key, "held_out_top1": accuracy, "chance": chance, "final_loss": float(loss.detach())}
+        accuracy, chance = sync_accuracy(expert, sources[0].lips, data, _window_centres(data, data.held_out_index))
+        meta = {"key": key, "held_out_top1": accuracy, "chance": chance, "final_loss": float(loss.detach()),
+                "extra_footage": [{"actor": extra.manifest["actor"], "frames": len(source.centres)}
+                                  for extra, source in zip(extras, sources[1:])]}
         checkpoint.save_weights(path, expert, meta)
+        extra_text = f", with {len(extras)} extra footage" if extras else ""
         progress.log(f"sync expert: held-out top-1 {accuracy:.1%} among {round(1 / chance)} candidates "
-                     f"(chance {chance:.1%})")
+                     f"(chance {chance:.1%}){extra_text}")
     expert.eval()
     for p in expert.parameters():
         p.requires_grad_(False)
