@@ -162,10 +162,11 @@ def _expert_footage(dataset: ActorDataset, roots: tuple[Path, ...], progress: Pr
     extras, seen = [], {dataset_key(dataset)}
     for root in roots:
         extra = load_dataset(root)
-        if dataset_key(extra) in seen:
+        key = dataset_key(extra)
+        if key in seen:
             progress.log(f"{root}: the same footage is already given; used once")
             continue
-        seen.add(dataset_key(extra))
+        seen.add(key)
         extras.append(extra)
     return extras
 
