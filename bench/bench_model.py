@@ -2,12 +2,18 @@
 
     python bench/bench_model.py [--video actors/anchor_en_71s.mp4] [--budget default]
                                 [--variants full,no_blend,no_continuous,no_time,no_sync,direct] [--work DIR]
-                                [--steps N] [--seed N] [--expert-footage VIDEO,...]
+                                [--steps N] [--seed N] [--expert-footage VIDEO,...] [--curve]
 
 ``cosine``, ``time_slow`` and ``audio_aug`` are quality levers rather than ablations: the
 full model with a cosine learning-rate decay over the run, with a time code of one
-frequency (a slow drift over the footage) instead of four, and with its log-mel
-augmented in training (noise and a masked band of bins).
+frequency (a slow drift over the footage) instead of four, with its log-mel
+augmented in training (noise and a masked band of bins), and with the last step's raw
+weights as the model instead of the moving average of the weights that the default and
+best budgets keep.
+
+``--curve`` also scores the held-out test at every checkpoint (training in checkpoint-sized
+pieces), beside the validation score the trainer chooses the model by: it shows whether the
+validation slice tracks the test. The test never steers training.
 
 ``--expert-footage`` prepares more sample videos (other actors) for the sync expert to
 learn from as well, as `s2l-dub train --expert-footage` does.
@@ -27,7 +33,9 @@ import shutil
 import time
 from pathlib import Path
 
+from s2l_dub.artifacts import write_json
 from s2l_dub.dataset.prepare import ClipInput, dataset_dir, prepare_actor
+from s2l_dub.train import checkpoint
 from s2l_dub.train.config import budget
 from s2l_dub.train.evaluate import evaluate_actor
 from s2l_dub.train.trainer import EXPERT_FILE, train_actor
@@ -45,6 +53,7 @@ VARIANTS = {
     "cosine": {"train": {"lr_schedule": "cosine"}},
     "time_slow": {"lips": {"time_frequencies": 1}},
     "audio_aug": {"lips": {"audio_noise": 0.5, "audio_freq_mask": 16}},
+    "raw_weights": {"train": {"weight_average": 0.0}},
 }
 
 
@@ -65,6 +74,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="training seed (the sync expert's too), to size the noise")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--expert-footage", default="", help="sample videos, comma-separated, for the sync expert too")
+    parser.add_argument("--curve", action="store_true", help="score the held-out test at every checkpoint too")
     parser.add_argument("--work", type=Path, default=ROOT / "s2l-work" / "bench")
     args = parser.parse_args()
 
@@ -88,12 +98,16 @@ def main() -> None:
         if first is not None:
             _share_expert(first, folder)
         started = time.perf_counter()
-        meta = train_actor(dataset_dir(args.work, actor), folder, variant_config(base, name),
-                           expert_footage=expert_footage)
+        config = variant_config(base, name)
+        if args.curve:
+            meta = _train_with_test_curve(dataset_dir(args.work, actor), folder, config, expert_footage)
+        else:
+            meta = train_actor(dataset_dir(args.work, actor), folder, config, expert_footage=expert_footage)
         seconds = time.perf_counter() - started
         metrics = evaluate_actor(dataset_dir(args.work, actor), folder, write_video=(name == "full"))
         rows.append((name, metrics, seconds))
-        print(f"{name}: sync expert held-out top-1 {meta['sync_expert']['held_out_top1']:.1%}", flush=True)
+        print(f"{name}: sync expert held-out top-1 {meta['sync_expert']['held_out_top1']:.1%}; "
+              f"model of step {meta['selected_step']} of {meta['steps']}", flush=True)
         first = first or folder
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{video.name}, budget {args.budget}, steps {base.steps}, seed {base.seed}, held-out frames {rows[0][1]['frames']}, peak RSS {peak:.0f} MB")
@@ -107,6 +121,26 @@ def main() -> None:
     gt = rows[0][1]
     print(f"{'ground truth':<14}{'':>9}{'':>8}{'':>8}{gt['cpbd_ground_truth'] or float('nan'):>8.3f}"
           f"{gt['sync_confidence_ground_truth']:>10.3f}{gt['sync_offset_frames_ground_truth']:>8}")
+
+
+def _train_with_test_curve(root: Path, folder: Path, config, expert_footage) -> dict:
+    """Train in checkpoint-sized pieces (each resumes the last), scoring the held-out test after each."""
+    rows, stop = [], config.checkpoint_every
+    print(f"{'step':>6}{'validation dB':>15}{'test PSNR dB':>14}{'SSIM':>8}{'LMD px':>8}{'silent ap.':>11}", flush=True)
+    while True:
+        meta = train_actor(root, folder, config, stop_at_step=stop, expert_footage=expert_footage)
+        if "stopped_at" not in meta:
+            write_json(folder / "test_curve.json", rows)
+            return meta
+        state, _ = checkpoint.load_latest(folder / "checkpoints")
+        m = evaluate_actor(root, folder, write_video=False)
+        validation = state.get("validation") or [{"psnr_db": float("nan")}]
+        rows.append({"step": state["step"], "validation_psnr_db": validation[-1]["psnr_db"],
+                     **{k: m[k] for k in ("mouth_psnr_db", "mouth_ssim", "lmd_px", "silent_mouth_aperture")}})
+        aperture = m["silent_mouth_aperture"] if m["silent_mouth_aperture"] is not None else float("nan")
+        print(f"{state['step']:>6}{validation[-1]['psnr_db']:>15.2f}{m['mouth_psnr_db']:>14.2f}{m['mouth_ssim']:>8.4f}"
+              f"{m['lmd_px']:>8.2f}{aperture:>11.3f}", flush=True)
+        stop = state["step"] + config.checkpoint_every
 
 
 def _share_expert(source: Path, folder: Path) -> None:

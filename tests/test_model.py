@@ -191,6 +191,91 @@ def test_resume_after_an_interrupted_run_continues_from_the_checkpoint(may_datas
     assert whole["final_losses"]["step"] == resumed["final_losses"]["step"] == 20
 
 
+def test_validation_picks_the_best_checkpoint_and_stops_once_it_stops_improving(may_dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    config = dataclasses.replace(TINY, steps=40, checkpoint_every=5, validation_share=0.1, patience=2)
+    meta = train_actor(may_dataset.root, tmp_path, config)
+    scores = meta["validation"]
+    assert [v["step"] for v in scores] == list(range(5, meta["steps"] + 1, 5))
+    best = max(scores, key=lambda v: v["psnr_db"])
+    assert meta["selected_step"] == best["step"]
+    assert meta["steps"] == min(config.steps, best["step"] + config.patience * config.checkpoint_every)
+    chosen = load_file(str(tmp_path / "model.safetensors"))
+    kept = load_file(str(tmp_path / "checkpoints" / "best.safetensors"))
+    assert all(torch.equal(chosen[k], kept[k]) for k in kept)
+
+    recorder = Recorder()
+    again = train_actor(may_dataset.root, tmp_path, config, recorder)
+    assert again["steps"] == meta["steps"] and again["selected_step"] == meta["selected_step"]
+    assert not any("starting afresh" in line for line in recorder.lines)
+
+
+def test_the_validation_slice_lies_between_training_and_the_unchanged_held_out_test(may_dataset, data):
+    from s2l_dub.train.config import patience_spent
+
+    split = build_training_data(may_dataset, validation_share=0.1)
+    assert len(split.validation_index) > 0
+    assert split.train_index.max() < split.validation_index.min()
+    assert split.validation_index.max() < split.held_out_index.min()
+    assert torch.equal(split.held_out_index, data.held_out_index)
+    assert len(split.train_index) + len(split.validation_index) == len(data.train_index)
+
+    config = TrainConfig(validation_share=0.05, patience=3, checkpoint_every=250)
+    assert not patience_spent(config, 1500, 1000) and patience_spent(config, 1750, 1000)
+    assert not patience_spent(dataclasses.replace(config, patience=0), 6000, 250)
+    assert not patience_spent(dataclasses.replace(config, validation_share=0.0), 6000, 250)
+
+    from s2l_dub.train.trainer import expert_key, training_key
+
+    manifest = {"stages": {"geometry": "g"}}
+    # The slice changes what is trained on (a new key); patience only how long, like the steps.
+    assert training_key(manifest, config) != training_key(manifest, TrainConfig())
+    assert training_key(manifest, config) == training_key(manifest, dataclasses.replace(config, patience=9))
+    assert expert_key(manifest, config) != expert_key(manifest, TrainConfig())
+
+
+def test_the_weight_average_follows_the_weights_and_survives_a_checkpoint():
+    from s2l_dub.train.averaging import WeightAverage, averaged_weights
+
+    model = torch.nn.Linear(2, 1)
+    model.register_buffer("limit", torch.tensor(float("inf")))
+    average = WeightAverage(model, decay=0.9)
+    start = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    average.update(model)
+    # The first update's decay is 2/11, not 0.9: the initial weights must not dominate a short run.
+    assert torch.allclose(average.tensors["weight"], start + 9 / 11)
+    assert torch.isinf(average.tensors["limit"])
+    with average.applied(model):
+        assert torch.allclose(model.weight, start + 9 / 11)
+    assert torch.allclose(model.weight, start + 1)
+
+    restored = WeightAverage(model, decay=0.9)
+    assert restored.load(average.state()) and restored.updates == 1
+    assert torch.equal(restored.tensors["weight"], average.tensors["weight"])
+    assert not restored.load({"model.weight": start})
+    swapped = averaged_weights({"model.weight": model.weight, **average.state()})
+    assert torch.equal(swapped["model.weight"], average.tensors["weight"])
+
+
+def test_a_run_keeping_a_weight_average_resumes_to_the_same_averaged_model(may_dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    config = dataclasses.replace(TINY, steps=12, checkpoint_every=4, weight_average=0.9)
+    train_actor(may_dataset.root, tmp_path / "whole", config)
+    assert train_actor(may_dataset.root, tmp_path / "cut", config, stop_at_step=6) == {"stopped_at": 6}
+    train_actor(may_dataset.root, tmp_path / "cut", config)
+    whole, cut = (load_file(str(tmp_path / run / "model.safetensors")) for run in ("whole", "cut"))
+    assert all(torch.allclose(whole[k], cut[k], atol=1e-5) for k in whole)
+
+    _, tensors = checkpoint.load_latest(tmp_path / "whole" / "checkpoints")
+    # The finished model is the average, not the last step's raw weights.
+    assert all(torch.equal(whole[k], tensors["average." + k[len("model."):]]) for k in whole)
+    assert any(not torch.equal(whole[k], tensors[k]) for k in whole)
+
+
 def test_a_model_from_another_version_is_refused(tiny_run, data, tmp_path):
     copy = copy_with_format(tiny_run[0], tmp_path / "old", "s2l-actor-model.0")
     with pytest.raises(ArtifactVersionError, match="retrain"):
@@ -306,10 +391,11 @@ def test_audio_augmentation_settings_keep_old_keys_while_off():
 
     manifest = {"stages": {"geometry": "g"}}
     key = training_key(manifest, TrainConfig())
-    # The key of a default run as computed before the augmentation settings existed.
+    # The key of a default run as computed before the augmentation and validation settings existed.
     identity = dataclasses.asdict(dataclasses.replace(TrainConfig(), steps=0, checkpoint_every=0, preview_every=0,
                                                       log_every=0))
-    del identity["lr_schedule"], identity["lr_floor"]
+    for name in ("lr_schedule", "lr_floor", "validation_share", "patience", "weight_average"):
+        del identity[name]
     for name in ("audio_noise", "audio_freq_mask", "audio_dropout"):
         del identity["model"]["lips"][name]
     from s2l_dub import __version__

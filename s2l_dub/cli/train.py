@@ -38,7 +38,10 @@ def train_command(console, actor, budget_name, steps, lr_schedule, expert_actors
     with RichProgress(console) as progress:
         meta = train_actor(dataset_dir(out, actor), model_dir(out, actor), config, progress,
                            expert_footage=tuple(dataset_dir(out, name) for name in expert_actors))
-    console.print(f"model: {model_dir(out, actor) / 'model.safetensors'} ({meta['steps']} steps, "
+    trained = f"{meta['steps']} steps"
+    if meta["selected_step"] != meta["steps"]:
+        trained = f"step {meta['selected_step']} of {meta['steps']}, the best on validation"
+    console.print(f"model: {model_dir(out, actor) / 'model.safetensors'} ({trained}, "
                   f"sync expert held-out top-1 {meta['sync_expert']['held_out_top1']:.1%})")
 
 

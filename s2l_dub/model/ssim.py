@@ -1,4 +1,4 @@
-"""SSIM with a Gaussian window, for losses and metrics (works offline, no weights)."""
+"""Image similarity for losses and metrics: SSIM with a Gaussian window (offline, no weights), and PSNR."""
 
 from __future__ import annotations
 
@@ -29,3 +29,9 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5,
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     value = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
     return value.mean() if reduce else value.flatten(1).mean(1)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """PSNR (dB) per image of images in [0, 1], (B, C, H, W)."""
+    mse = ((a - b) ** 2).flatten(1).mean(1).clamp(min=1e-10)
+    return 10 * torch.log10(1 / mse)

@@ -42,14 +42,16 @@ def _tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, rn
     return tensors
 
 
-def save_checkpoint(folder: Path, step: int, model, optimizer=None, rng=None, meta: dict | None = None) -> Path:
+def save_checkpoint(folder: Path, step: int, model, optimizer=None, rng=None, meta: dict | None = None,
+                    extra: dict[str, torch.Tensor] | None = None) -> Path:
+    """``extra``: more tensors to keep with the weights (a moving average of them)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"ckpt-{step:07d}"
     tmp = folder / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file(_tensors(model, optimizer, rng), str(tmp / "weights.safetensors"))
+    save_file({**_tensors(model, optimizer, rng), **(extra or {})}, str(tmp / "weights.safetensors"))
     (tmp / "state.json").write_text(json.dumps({"format": MODEL_FORMAT, "step": step, **(meta or {})}, indent=2))
     final = folder / name
     shutil.rmtree(final, ignore_errors=True)

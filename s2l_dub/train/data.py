@@ -2,7 +2,9 @@
 
 Each frame's lower-face crop is its own pinhole camera (see ``model.gamem``), so the
 canonical lip box, the learnable canonical depth and every warp live at the crop's
-resolution. The split is by time: the last ``held_out_share`` of frames are held out.
+resolution. The split is by time: the last ``held_out_share`` of frames are held out, and
+the ``validation_share`` of frames just before them (none by default) is kept apart too,
+for choosing when to stop training without looking at the held-out test.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class TrainingData:
     train_index: torch.Tensor
     held_out_index: torch.Tensor
     canonical: int
+    validation_index: torch.Tensor = dataclasses.field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    """Frames between training and held-out, used to pick the checkpoint; empty without a validation share."""
 
     def batch(self, index: torch.Tensor, crops: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """Model inputs for frames ``index``; ``crops`` (B, C, C, 3) replaces the cached crops."""
@@ -77,7 +81,8 @@ class TrainingData:
         return torch.from_numpy(np.array(self.crops[self.canonical])).permute(2, 0, 1).float()[None] / 255
 
 
-def build_training_data(dataset: ActorDataset, held_out_share: float = 0.1, audio_context: int = 2) -> TrainingData:
+def build_training_data(dataset: ActorDataset, held_out_share: float = 0.1, audio_context: int = 2,
+                        validation_share: float = 0.0) -> TrainingData:
     g = dataset.geometry
     crops = dataset.crops()
     n, crop_px = crops.shape[0], crops.shape[1]
@@ -119,6 +124,8 @@ def build_training_data(dataset: ActorDataset, held_out_share: float = 0.1, audi
 
     valid = g["valid"]
     split = int(round(n * (1 - held_out_share)))
+    # The validation slice sits just before the held-out test, so both lie after the training frames in time.
+    validation_start = int(round(n * (1 - held_out_share - validation_share)))
     order = np.arange(n)
     return TrainingData(
         crops=crops,
@@ -140,9 +147,10 @@ def build_training_data(dataset: ActorDataset, held_out_share: float = 0.1, audi
         time_norm=torch.from_numpy(time_norm).float(),
         speech=torch.from_numpy(dataset.speech()),
         valid=torch.from_numpy(valid),
-        train_index=torch.from_numpy(order[(order < split) & valid]),
+        train_index=torch.from_numpy(order[(order < validation_start) & valid]),
         held_out_index=torch.from_numpy(order[(order >= split) & valid]),
         canonical=canonical,
+        validation_index=torch.from_numpy(order[(order >= validation_start) & (order < split) & valid]),
     )
 
 

@@ -23,10 +23,11 @@ from ..face.backends import FaceBox, load_landmarker
 from ..face.landmark_sets import mouth_aperture
 from ..model.lips import LipModelConfig
 from ..model.speech2lip import LossWeights, Speech2Lip, Speech2LipConfig
-from ..model.ssim import ssim
+from ..model.ssim import psnr as image_psnr, ssim
 from ..model.sync import SYNC_FRAMES, SyncExpert, sync_windows
 from ..progress import NullProgress, Progress
 from . import checkpoint
+from .averaging import averaged_weights
 from .data import build_training_data, sync_targets
 from .trainer import EXPERT_FILE, MODEL_FILE, MODEL_META
 
@@ -53,7 +54,7 @@ def load_model(folder: Path, depth0: torch.Tensor) -> tuple[Speech2Lip, dict]:
     state, tensors = latest
     config = read_json(folder / "run_config.json")
     model = Speech2Lip(model_config_from_dict(config["model"]), depth0)
-    checkpoint.restore(tensors, model)
+    checkpoint.restore(averaged_weights(tensors), model)
     return model, {"steps": state["step"], "config": config, "partial": True}
 
 
@@ -79,8 +80,7 @@ def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None =
         index = held[start:start + batch_size]
         batch = data.batch(index)
         output, _, _, truth = model.render_window(data, batch)
-        mse = ((output - truth) ** 2).flatten(1).mean(1).clamp(min=1e-10)
-        psnr.extend((10 * torch.log10(1 / mse)).tolist())
+        psnr.extend(image_psnr(output, truth).tolist())
         ssims.extend(ssim(output, truth, reduce=False).tolist())
         outputs.append(output)
         truths.append(truth)
@@ -101,6 +101,7 @@ def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None =
     metrics = {
         "frames": int(len(held)),
         "steps": meta.get("steps"),
+        "selected_step": meta.get("selected_step", meta.get("steps")),
         "partial_training": bool(meta.get("partial", False)),
         "mouth_psnr_db": float(np.mean(psnr)),
         "mouth_ssim": float(np.mean(ssims)),

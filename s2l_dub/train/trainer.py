@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -15,15 +16,19 @@ from ..artifacts import atomic_path, read_json, stable_key, write_json
 from ..dataset.store import ActorDataset, load_dataset
 from ..errors import ArtifactVersionError, S2LError
 from ..model.speech2lip import Speech2Lip
+from ..model.ssim import psnr
 from ..model.sync import SYNC_FRAMES, SyncExpert, contrastive_sync_loss, sync_windows
 from ..progress import NullProgress, Progress
 from . import checkpoint
-from .config import TrainConfig, learning_rate_scale
+from .averaging import WeightAverage
+from .config import TrainConfig, learning_rate_scale, patience_spent
 from .data import TrainingData, build_training_data, sync_targets
 
 EXPERT_FILE = "sync_expert.safetensors"
 MODEL_FILE = "model.safetensors"
 MODEL_META = "model.json"
+BEST_FILE = "best.safetensors"
+"""In the checkpoints folder: the weights of the best validation score so far."""
 
 
 def model_dir(out: Path, actor: str) -> Path:
@@ -44,6 +49,10 @@ def training_key(dataset_manifest: dict, config: TrainConfig, expert_footage: tu
     # Keys of models trained before these settings existed stay valid while the settings are off.
     if identity["lr_schedule"] == "constant":
         del identity["lr_schedule"], identity["lr_floor"]
+    del identity["patience"]  # how long, like the steps: a larger patience continues a run that stopped early
+    for name in ("validation_share", "weight_average"):
+        if not identity[name]:
+            del identity[name]
     lips = identity["model"]["lips"]
     for name in ("audio_noise", "audio_freq_mask", "audio_dropout"):
         if not lips[name]:
@@ -55,6 +64,8 @@ def training_key(dataset_manifest: dict, config: TrainConfig, expert_footage: tu
 def expert_key(dataset_manifest: dict, config: TrainConfig, expert_footage: tuple[str, ...] = ()) -> str:
     """The sync expert depends on the footage and its own settings only, so model variants can share it."""
     settings = (config.expert_steps, config.expert_batch, config.expert_learning_rate, config.held_out_share, config.seed)
+    if config.validation_share:  # it learns from the training frames only, which the slice shortens
+        settings = (*settings, ("validation share", config.validation_share))
     parts = ["expert", stable_key(dataset_manifest["stages"]), settings, __version__, checkpoint.MODEL_FORMAT]
     return stable_key(*parts, *_footage_part(expert_footage))
 
@@ -81,9 +92,14 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
     dataset = load_dataset(dataset_root)
     extras = _expert_footage(dataset, expert_footage, progress)
     footage_keys = tuple(dataset_key(extra) for extra in extras)
-    data = build_training_data(dataset, config.held_out_share, config.model.lips.audio_context)
+    data = build_training_data(dataset, config.held_out_share, config.model.lips.audio_context,
+                               config.validation_share)
     if len(data.train_index) < 2 * config.batch_size:
         raise S2LError(f"{dataset_root}: only {len(data.train_index)} training frames; prepare more footage")
+    validating = config.validation_share > 0 and len(data.validation_index) > 0
+    if config.validation_share > 0 and not validating:
+        # A dub should not fail for want of a yardstick: train every step and keep the last.
+        progress.log(f"{dataset_root}: no usable frames in the validation slice; training every step")
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     run_key = training_key(dataset.manifest, config, footage_keys)
@@ -99,9 +115,12 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
         {"params": [p for n, p in model.named_parameters() if not n.startswith("depth.")], "lr": config.learning_rate},
         {"params": list(model.depth.parameters()), "lr": config.depth_learning_rate},
     ])
+    average = WeightAverage(model, config.weight_average) if config.weight_average else None
     rng = torch.Generator().manual_seed(config.seed)
     checkpoints = target / "checkpoints"
+    checkpoints.mkdir(exist_ok=True)
     step, curve = 0, []
+    best, validation = {"step": 0, "psnr_db": None}, []
     try:
         latest = checkpoint.load_latest(checkpoints)
     except ArtifactVersionError:
@@ -112,6 +131,9 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
         if state.get("run_key") == run_key:
             checkpoint.restore(tensors, model, optimizer, rng)
             step, curve = state["step"], state.get("curve", [])
+            best, validation = state.get("best", best), state.get("validation", [])
+            if average is not None and not average.load(tensors):
+                raise S2LError(f"{checkpoints}: the checkpoint lacks the weight average its settings ask for")
             progress.log(f"resuming from step {step}")
         else:
             progress.log("existing checkpoints are from another dataset or config; starting afresh")
@@ -119,7 +141,7 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
     progress.start("training", config.steps, unit="steps")
     progress.advance(step)
     model.train()
-    while step < config.steps:
+    while step < config.steps and not patience_spent(config, step, best["step"]):
         if stop_at_step is not None and step >= stop_at_step:
             return {"stopped_at": step}
         index = data.train_index[torch.randint(len(data.train_index), (config.batch_size,), generator=rng)]
@@ -130,14 +152,33 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         optimizer.step()
+        if average is not None:
+            average.update(model)
         step += 1
         if step % config.log_every == 0 or step == 1:
             curve.append({"step": step, **{k: round(float(v.detach()), 5) for k, v in terms.items()}})
         if step % config.preview_every == 0 or step == config.steps:
-            write_preview(target / "previews" / f"step_{step:07d}.png", model, data)
+            with _as_used(model, average):
+                write_preview(target / "previews" / f"step_{step:07d}.png", model, data)
         if step % config.checkpoint_every == 0 or step == config.steps:
-            checkpoint.save_checkpoint(checkpoints, step, model, optimizer, rng, {"run_key": run_key, "curve": curve})
+            if validating:
+                with _as_used(model, average):
+                    score = validation_psnr(model, data, data.validation_index)
+                    validation.append({"step": step, "psnr_db": round(score, 3)})
+                    if best["psnr_db"] is None or score > best["psnr_db"]:
+                        best = {"step": step, "psnr_db": score}
+                        # Written before the checkpoint that records it: a kill between the two retraces the steps.
+                        checkpoint.save_weights(checkpoints / BEST_FILE, model, {"run_key": run_key, "step": step})
+            checkpoint.save_checkpoint(checkpoints, step, model, optimizer, rng,
+                                       {"run_key": run_key, "curve": curve, "best": best, "validation": validation},
+                                       extra=average.state() if average is not None else None)
         progress.advance()
+
+    selected = step
+    if average is not None:
+        model.load_state_dict(average.tensors)
+    if validating and best["step"]:
+        selected = _select_best(model, checkpoints, run_key, best, step, step < config.steps, progress)
 
     meta = {
         "s2l_dub_version": __version__,
@@ -147,7 +188,10 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
         "run_key": run_key,
         "config": dataclasses.asdict(config),
         "steps": step,
+        "selected_step": selected,
         "train_frames": int(len(data.train_index)),
+        "validation_frames": int(len(data.validation_index)),
+        "validation": validation,
         "held_out_frames": int(len(data.held_out_index)),
         "sync_expert": expert_meta,
         "final_losses": curve[-1] if curve else {},
@@ -156,6 +200,26 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
     checkpoint.save_weights(target / MODEL_FILE, model, meta)
     write_json(target / "training_curve.json", curve)
     return meta
+
+
+def _as_used(model: Speech2Lip, average: WeightAverage | None):
+    """The weights a user gets: the moving average where the run keeps one."""
+    return average.applied(model) if average is not None else contextlib.nullcontext(model)
+
+
+def _select_best(model: Speech2Lip, checkpoints: Path, run_key: str, best: dict, step: int, early: bool,
+                 progress: Progress) -> int:
+    """Load the best-validated weights into ``model``; return their step."""
+    path = checkpoints / BEST_FILE
+    stored = read_json(path.with_suffix(".json")) if path.with_suffix(".json").exists() else {}
+    if stored.get("run_key") != run_key or stored.get("step") != best["step"]:
+        progress.log(f"{path}: does not hold step {best['step']}'s weights; keeping step {step}'s")
+        return step
+    checkpoint.load_weights(path, model)
+    stopped = f"stopped early at step {step}" if early else f"trained {step} steps"
+    progress.log(f"validation: {stopped}; the model is step {best['step']}'s, "
+                 f"mouth PSNR {best['psnr_db']:.2f} dB on the validation frames")
+    return best["step"]
 
 
 def _expert_footage(dataset: ActorDataset, roots: tuple[Path, ...], progress: Progress) -> list[ActorDataset]:
@@ -253,6 +317,19 @@ def sync_accuracy(expert: SyncExpert, lips: torch.Tensor, data: TrainingData, ce
         hits += int((sims.argmax(1) == torch.arange(len(group))).sum())
         total += len(group)
     return (hits / total if total else float("nan")), 1.0 / candidates
+
+
+@torch.no_grad()
+def validation_psnr(model: Speech2Lip, data: TrainingData, index: torch.Tensor, batch_size: int = 8) -> float:
+    """Mean mouth-window PSNR (dB) of frames ``index`` driven by their own audio: eval's headline metric."""
+    was_training = model.training
+    model.eval()
+    scores = []
+    for chunk in index.split(batch_size):
+        output, _, _, truth = model.render_window(data, data.batch(chunk))
+        scores.append(psnr(output, truth))
+    model.train(was_training)
+    return float(torch.cat(scores).mean())
 
 
 @torch.no_grad()
