@@ -44,7 +44,7 @@ BUDGETS: dict[str, tuple[str, TrainConfig]] = {
     # budgets keep a validation slice and stop once it stops improving; the steps are a ceiling.
     # The moving average of the weights steadies the held-out mouth from one checkpoint to the next.
     "default": ("up to 6000 steps, stopping once 5 % of the footage kept for validation stops improving "
-                "(about 30 min on 2 CPU cores for a minute of footage); sync expert 800 steps",
+                "(25–50 min on 2 CPU cores on the sample actors); sync expert 800 steps",
                 TrainConfig(validation_share=0.05, patience=6, weight_average=0.998)),
     "best": ("up to 20000 steps, stopping once validation stops improving; sync expert 2000 steps",
              TrainConfig(steps=20000, expert_steps=2000, checkpoint_every=500, preview_every=1000,
