@@ -51,7 +51,7 @@ class WeightAverage:
 
     def load(self, tensors: dict[str, torch.Tensor]) -> bool:
         """Restore from checkpoint tensors; False where they hold no average (a run without one)."""
-        stored = {k[len(PREFIX):]: v for k, v in tensors.items() if k.startswith(PREFIX)}
+        stored = _stored_average(tensors)
         if not stored:
             return False
         for name in self.tensors:
@@ -63,7 +63,12 @@ class WeightAverage:
 
 def averaged_weights(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Checkpoint tensors with the averaged weights in place of the raw ones, where there is an average."""
-    stored = {k[len(PREFIX):]: v for k, v in tensors.items() if k.startswith(PREFIX)}
+    stored = _stored_average(tensors)
     if not stored:
         return tensors
     return {**tensors, **{f"model.{k}": v for k, v in stored.items()}}
+
+
+def _stored_average(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The averaged weights among checkpoint tensors, by their names in the model."""
+    return {k[len(PREFIX):]: v for k, v in tensors.items() if k.startswith(PREFIX)}
