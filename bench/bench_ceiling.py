@@ -12,6 +12,8 @@ Prints, on the held-out frames and in the eval's mouth window:
   reach, but the ceiling of anything that only recombines training mouths).
 - the model itself, on held-out and on training frames: the gap between them is
   the generalisation the 90/10 split measures.
+- beside PSNR, each row's SSIM and CPBD sharpness in the window, and the ground truth's round
+  trip through the other warp interpolation, to show what resampling costs in sharpness.
 - the seam: PSNR over the paste mask's feathered edge (and 3 px either side), with and
   without Blend-Net, which is where Blend-Net's work shows.
 """
@@ -19,6 +21,7 @@ Prints, on the held-out frames and in the eval's mouth window:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from s2l_dub.dataset.store import load_dataset
+from s2l_dub.model.speech2lip import WARP_INTERPOLATIONS, Speech2Lip
+from s2l_dub.model.ssim import ssim
 from s2l_dub.train.data import build_training_data, canonical_lips
-from s2l_dub.train.evaluate import load_model
+from s2l_dub.train.evaluate import _cpbd, load_model
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -50,23 +55,31 @@ def main() -> None:
     model.eval()
     depth = model.depth()
 
-    def canonical(index: torch.Tensor) -> torch.Tensor:
-        return torch.cat([canonical_lips(data, data.batch(i)["crops"], i, depth)[0] for i in index.split(64)])
+    def canonical(index: torch.Tensor, interpolation: str = model.config.warp_interpolation) -> torch.Tensor:
+        return torch.cat([canonical_lips(data, data.batch(i)["crops"], i, depth, interpolation)[0]
+                          for i in index.split(64)])
 
     def generated(index: torch.Tensor) -> torch.Tensor:
         return torch.cat([model.generate(data, data.batch(i), continuous=False) for i in index.split(32)])
 
-    def window_scores(index: torch.Tensor, lips: torch.Tensor) -> dict:
-        """One compose pass: window PSNR pasted and after Blend-Net, and squared error over the seam band."""
-        scores = {"pasted": [], "Blend-Net": [], "seam pasted": [0.0, 0.0], "seam Blend-Net": [0.0, 0.0]}
+    def window_scores(index: torch.Tensor, lips: torch.Tensor, composer: Speech2Lip = model) -> dict:
+        """One compose pass: window PSNR, SSIM and CPBD pasted and after Blend-Net, and error over the seam band."""
+        scores = {"seam pasted": [0.0, 0.0], "seam Blend-Net": [0.0, 0.0]}
+        images = {"pasted": [], "Blend-Net": [], "target": []}
         for start in range(0, len(index), 8):
             batch = data.batch(index[start:start + 8])
-            output, pasted, paste_mask, target = model.compose(data, batch, lips[start:start + 8])
+            output, pasted, paste_mask, target = composer.compose(data, batch, lips[start:start + 8])
             band = F.max_pool2d(((paste_mask > 0.02) & (paste_mask < 0.98)).float(), 7, 1, 3).expand_as(target)
+            images["target"].append(target)
             for name, image in (("pasted", pasted), ("Blend-Net", output)):
-                scores[name] += psnr(image, target).tolist()
+                images[name].append(image)
                 scores[f"seam {name}"][0] += float((((image - target) ** 2) * band).sum())
                 scores[f"seam {name}"][1] += float(band.sum())
+        target = torch.cat(images.pop("target"))
+        for name, parts in images.items():
+            image = torch.cat(parts)
+            scores[name] = (float(psnr(image, target).mean()), float(ssim(image, target)), _cpbd(image))
+        scores["truth cpbd"] = _cpbd(target)
         return scores
 
     held, train = data.held_out_index, data.train_index
@@ -79,23 +92,34 @@ def main() -> None:
     train_sample = train[:: max(1, len(train) // 200)]
     ours_train = generated(train_sample)
 
+    own = model.config.warp_interpolation
+    other = next(mode for mode in WARP_INTERPOLATIONS if mode != own)
+    other_model = Speech2Lip(dataclasses.replace(model.config, warp_interpolation=other), data.depth0)
+    other_model.load_state_dict(model.state_dict())
+    other_model.eval()
     truth_scores, ours_scores = window_scores(held, truth_held), window_scores(held, ours_held)
-    print(f"{args.actor}/{args.model} ({meta.get('steps')} steps), held-out frames {len(held)}")
-    print(f"{'canonical lips':<38}{'lip box dB':>11}{'window dB':>11}")
+    other_scores = window_scores(held, canonical(held, other), other_model)
+    print(f"{args.actor}/{args.model} ({meta.get('steps')} steps, {own} warps), held-out frames {len(held)}; "
+          f"the truth's window CPBD {truth_scores['truth cpbd']:.4f}")
+    print(f"{'canonical lips':<46}{'lip box dB':>11}{'window dB':>11}{'SSIM':>8}{'CPBD':>8}")
+    def box_db(lips: torch.Tensor, truth: torch.Tensor = truth_held) -> str:
+        return f"{float(psnr(lips, truth, mask).mean()):.2f}"
+
     rows = [
-        ("ground truth, O2C + C2O, pasted", truth_held, truth_scores, "pasted"),
-        ("ground truth, O2C + C2O, Blend-Net", truth_held, truth_scores, "Blend-Net"),
-        ("mean of training frames", mean, window_scores(held, mean), "pasted"),
-        ("nearest training frame (oracle)", nearest, window_scores(held, nearest), "pasted"),
-        ("ours, pasted", ours_held, ours_scores, "pasted"),
-        ("ours, Blend-Net (what eval reports)", ours_held, ours_scores, "Blend-Net"),
+        (f"ground truth, O2C + C2O ({own}), pasted", "exact", truth_scores, "pasted"),
+        (f"ground truth, O2C + C2O ({own}), Blend-Net", "exact", truth_scores, "Blend-Net"),
+        (f"ground truth, O2C + C2O ({other}), pasted", "exact", other_scores, "pasted"),
+        ("mean of training frames", box_db(mean), window_scores(held, mean), "pasted"),
+        ("nearest training frame (oracle)", box_db(nearest), window_scores(held, nearest), "pasted"),
+        ("ours, pasted", box_db(ours_held), ours_scores, "pasted"),
+        ("ours, Blend-Net (what eval reports)", box_db(ours_held), ours_scores, "Blend-Net"),
+        ("ours on training frames, Blend-Net", box_db(ours_train, canonical(train_sample)),
+         window_scores(train_sample, ours_train), "Blend-Net"),
     ]
-    for name, lips, scores, stage in rows:
-        box = "exact" if lips is truth_held else f"{float(psnr(lips, truth_held, mask).mean()):.2f}"
-        print(f"{name:<38}{box:>11}{np.mean(scores[stage]):>11.2f}")
-    box_train = float(psnr(ours_train, canonical(train_sample), mask).mean())
-    train_window = np.mean(window_scores(train_sample, ours_train)["Blend-Net"])
-    print(f"{'ours on training frames, Blend-Net':<38}{box_train:>11.2f}{train_window:>11.2f}")
+    for name, box, scores, stage in rows:
+        window_db, window_ssim, window_cpbd = scores[stage]
+        cpbd = f"{window_cpbd:.4f}" if window_cpbd is not None else "n/a"
+        print(f"{name:<46}{box:>11}{window_db:>11.2f}{window_ssim:>8.4f}{cpbd:>8}")
     print("seam band (mask edge +- 3 px): " + ", ".join(
         f"{stage} {10 * np.log10(total / max(error, 1e-10)):.2f} dB"
         for stage, (error, total) in ((s, ours_scores[f"seam {s}"]) for s in ("pasted", "Blend-Net"))))

@@ -4,12 +4,14 @@
                                 [--variants full,no_blend,no_continuous,no_time,no_sync,direct] [--work DIR]
                                 [--steps N] [--seed N] [--expert-footage VIDEO,...] [--curve]
 
-``cosine``, ``time_slow`` and ``audio_aug`` are quality levers rather than ablations: the
-full model with a cosine learning-rate decay over the run, with a time code of one
-frequency (a slow drift over the footage) instead of four, with its log-mel
-augmented in training (noise and a masked band of bins), and with the last step's raw
-weights as the model instead of the moving average of the weights that the default and
-best budgets keep.
+``cosine``, ``time_slow``, ``audio_aug``, ``raw_weights``, ``bilinear``, ``blend_generated_only``
+and ``fine_grid`` are quality levers rather than ablations: the full model with a cosine
+learning-rate decay over the run, with a time code of one frequency (a slow drift over the
+footage) instead of four, with its log-mel augmented in training (noise and a masked band of
+bins), with the last step's raw weights as the model instead of the moving average of the
+weights that the default and best budgets keep, with bilinear instead of bicubic GAMEM warps,
+with Blend-Net trained on generated lips only (none pasted from the truth), and with a feature
+grid at the lip box's resolution (anchor_en's) rather than two thirds of it.
 
 ``--curve`` also scores the held-out test at every checkpoint (training in checkpoint-sized
 pieces), beside the validation score the trainer chooses the model by: it shows whether the
@@ -54,6 +56,9 @@ VARIANTS = {
     "time_slow": {"lips": {"time_frequencies": 1}},
     "audio_aug": {"lips": {"audio_noise": 0.5, "audio_freq_mask": 16}},
     "raw_weights": {"train": {"weight_average": 0.0}},
+    "bilinear": {"warp_interpolation": "bilinear"},
+    "blend_generated_only": {"blend_truth_share": 0.0},
+    "fine_grid": {"lips": {"grid_hw": (18, 27)}},
 }
 
 

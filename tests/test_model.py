@@ -146,16 +146,57 @@ def test_frames_after_the_training_range_hold_the_last_trained_time(tiny_run, da
 
 def test_o2c_then_c2o_returns_the_input_inside_the_mask(data):
     """Warp real frames into the canonical lip box and back: the mouth comes back."""
-    model = Speech2Lip(dataclasses.replace(Speech2LipConfig(), use_blend=False), data.depth0)
+    for interpolation in ("bicubic", "bilinear"):
+        config = dataclasses.replace(Speech2LipConfig(), use_blend=False, warp_interpolation=interpolation)
+        _, pasted, mask, target = _round_trip(data, config)
+        core = mask > 0.9
+        assert core.sum() > 500
+        error = (pasted - target).abs()[core.expand_as(pasted)].mean()
+        assert error < 0.03, (interpolation, float(error))
+
+
+def _round_trip(data, config):
+    """Ground-truth lips of six training frames taken O2C then C2O: (output, pasted, mask, target)."""
+    model = Speech2Lip(config, data.depth0)
     index = data.train_index[torch.linspace(0, len(data.train_index) - 1, 6).long()]
     batch = data.batch(index)
     with torch.no_grad():
-        canonical, _ = canonical_lips(data, batch["crops"], index, data.depth0)
-        _, pasted, mask, target = model.compose(data, batch, canonical)
-    core = mask > 0.9
-    assert core.sum() > 500
-    error = (pasted - target).abs()[core.expand_as(pasted)].mean()
-    assert error < 0.03, float(error)
+        canonical, _ = canonical_lips(data, batch["crops"], index, data.depth0, config.warp_interpolation)
+        return model.compose(data, batch, canonical)
+
+
+def test_bicubic_warps_keep_the_lips_edges_that_bilinear_ones_soften(data):
+    def edges(images, region):
+        dx = (images[..., :, 1:] - images[..., :, :-1]).abs()[region[..., :, 1:].expand_as(images[..., :, 1:])]
+        dy = (images[..., 1:, :] - images[..., :-1, :]).abs()[region[..., 1:, :].expand_as(images[..., 1:, :])]
+        return float(torch.cat([dx, dy]).mean())
+
+    scores = {}
+    for interpolation in ("bilinear", "bicubic"):
+        config = dataclasses.replace(Speech2LipConfig(), use_blend=False, warp_interpolation=interpolation)
+        _, pasted, mask, target = _round_trip(data, config)
+        core = mask > 0.9
+        scores[interpolation] = (edges(pasted, core), float((pasted - target).abs()[core.expand_as(pasted)].mean()))
+    truth_edges = edges(target, core)
+    (soft_edges, soft_error), (sharp_edges, sharp_error) = scores["bilinear"], scores["bicubic"]
+    assert soft_edges < sharp_edges <= truth_edges * 1.02, (soft_edges, sharp_edges, truth_edges)
+    assert sharp_error < soft_error
+
+
+def test_blend_net_can_learn_from_ground_truth_lips_alone(data):
+    """With every Blend-Net input pasted from the truth, the image loss no longer trains the generator."""
+    batch = data.batch(data.train_index[:2])
+    grads = {}
+    for share in (0.0, 1.0):
+        torch.manual_seed(0)
+        config = dataclasses.replace(Speech2LipConfig(), use_sync_loss=False, blend_truth_share=share)
+        model = Speech2Lip(config, data.depth0)
+        model.losses(data, batch)["image"].backward()
+        generator = [p.grad for p in model.generator.parameters()]
+        grads[share] = (sum(float(g.abs().sum()) for g in generator if g is not None),
+                        float(model.blend.out.weight.grad.abs().sum()))
+    assert grads[0.0][0] > 0 and grads[1.0][0] == 0
+    assert grads[0.0][1] > 0 and grads[1.0][1] > 0
 
 
 def test_gradients_reach_the_depth_map(data):
@@ -209,6 +250,14 @@ def test_validation_picks_the_best_checkpoint_and_stops_once_it_stops_improving(
     again = train_actor(may_dataset.root, tmp_path, config, recorder)
     assert again["steps"] == meta["steps"] and again["selected_step"] == meta["selected_step"]
     assert not any("starting afresh" in line for line in recorder.lines)
+
+
+def test_a_checkpoint_must_beat_the_best_by_the_minimum_gain(may_dataset, tmp_path):
+    config = dataclasses.replace(TINY, steps=40, checkpoint_every=5, validation_share=0.1, patience=2,
+                                 validation_min_gain=1000.0)
+    meta = train_actor(may_dataset.root, tmp_path, config)
+    assert max(v["psnr_db"] for v in meta["validation"]) > meta["validation"][0]["psnr_db"]
+    assert meta["selected_step"] == 5 and meta["steps"] == 15
 
 
 def test_the_validation_slice_lies_between_training_and_the_unchanged_held_out_test(may_dataset, data):
@@ -386,24 +435,37 @@ def test_cosine_schedule_decays_to_its_floor_and_keeps_old_keys():
     assert training_key(manifest, TrainConfig()) != training_key(manifest, dataclasses.replace(cosine, steps=6000))
 
 
-def test_audio_augmentation_settings_keep_old_keys_while_off():
+def test_settings_added_later_keep_old_keys_while_neutral():
+    from s2l_dub.train.evaluate import model_config_from_dict
     from s2l_dub.train.trainer import training_key
 
     manifest = {"stages": {"geometry": "g"}}
-    key = training_key(manifest, TrainConfig())
-    # The key of a default run as computed before the augmentation and validation settings existed.
-    identity = dataclasses.asdict(dataclasses.replace(TrainConfig(), steps=0, checkpoint_every=0, preview_every=0,
+    older = dataclasses.replace(TrainConfig(), model=dataclasses.replace(
+        TrainConfig().model, warp_interpolation="bilinear", blend_truth_share=0.0))
+    key = training_key(manifest, older)
+    # The key of a default run as computed before the later settings existed.
+    identity = dataclasses.asdict(dataclasses.replace(older, steps=0, checkpoint_every=0, preview_every=0,
                                                       log_every=0))
-    for name in ("lr_schedule", "lr_floor", "validation_share", "patience", "weight_average"):
+    for name in ("lr_schedule", "lr_floor", "validation_share", "patience", "validation_min_gain", "weight_average"):
         del identity[name]
+    for name in ("warp_interpolation", "blend_truth_share"):
+        del identity["model"][name]
     for name in ("audio_noise", "audio_freq_mask", "audio_dropout"):
         del identity["model"]["lips"][name]
     from s2l_dub import __version__
     from s2l_dub.artifacts import stable_key
     assert key == stable_key(stable_key(manifest["stages"]), identity, __version__, checkpoint.MODEL_FORMAT)
-    lips = dataclasses.replace(TrainConfig().model.lips, audio_noise=0.5)
-    augmented = dataclasses.replace(TrainConfig(), model=dataclasses.replace(TrainConfig().model, lips=lips))
-    assert training_key(manifest, augmented) != key
+    lips = dataclasses.replace(older.model.lips, audio_noise=0.5)
+    for changed in (dataclasses.replace(older.model, lips=lips), dataclasses.replace(older.model, blend_truth_share=0.25),
+                    TrainConfig().model):
+        assert training_key(manifest, dataclasses.replace(older, model=changed)) != key
+    # A model saved before the warp setting existed renders as it was trained.
+    saved = dataclasses.asdict(TrainConfig().model)
+    del saved["warp_interpolation"], saved["blend_truth_share"]
+    assert model_config_from_dict(saved) == older.model
+    from s2l_dub.errors import S2LError
+    with pytest.raises(S2LError, match="unknown warp interpolation 'nearest'"):
+        Speech2LipConfig(warp_interpolation="nearest")
 
 
 def test_sync_expert_learns_from_extra_footage(may_dataset, static_dataset, tmp_path):

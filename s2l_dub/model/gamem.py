@@ -55,17 +55,21 @@ def invert(rotation, translation):
     return r_inv, -torch.einsum("bij,bj->bi", r_inv, translation)
 
 
-def sample(image, uv, box=None):
-    """Bilinearly sample ``image`` (B, C, H, W) at pixel coordinates ``uv`` (B, h, w, 2).
+def sample(image, uv, box=None, mode: str = "bilinear"):
+    """Sample ``image`` (B, C, H, W) at pixel coordinates ``uv`` (B, h, w, 2).
 
     ``box`` = (x0, y0, width, height) says which pixel coordinates the image covers
-    (default: the image itself at the origin). Outside it samples are zero.
+    (default: the image itself at the origin). Bilinear samples outside it are zero;
+    bicubic ones repeat the edge, since a zero beside the edge would ring into it.
+    Bicubic keeps edges: each bilinear warp widens them by up to a pixel, and the lips
+    go through two (O2C for the targets, C2O into the frame).
     """
     _, _, height, width = image.shape
     x0, y0 = (0.0, 0.0) if box is None else (box[0], box[1])
     gx = (uv[..., 0] - x0) / max(width - 1, 1) * 2 - 1
     gy = (uv[..., 1] - y0) / max(height - 1, 1) * 2 - 1
-    return F.grid_sample(image, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="zeros", align_corners=True)
+    padding = "border" if mode == "bicubic" else "zeros"
+    return F.grid_sample(image, torch.stack([gx, gy], -1), mode=mode, padding_mode=padding, align_corners=True)
 
 
 class CanonicalDepth(nn.Module):

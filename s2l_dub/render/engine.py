@@ -431,7 +431,9 @@ def _patch(window: torch.Tensor, mask: torch.Tensor, geometry: FrameGeometry, i:
     xs = (np.arange(x0, x1) - ox + 0.5) * scale - 0.5 - wx
     ys = (np.arange(y0, y1) - oy + 0.5) * scale - 0.5 - wy
     map_x, map_y = np.meshgrid(xs.astype(np.float32), ys.astype(np.float32))
-    rendered = cv2.remap((window.permute(1, 2, 0).numpy() * 255).astype(np.float32), map_x, map_y, cv2.INTER_LINEAR)
+    # Cubic: a linear resample here would be the third to soften the lips' edges after O2C and C2O.
+    rendered = np.clip(cv2.remap((window.permute(1, 2, 0).numpy() * 255).astype(np.float32), map_x, map_y,
+                                 cv2.INTER_CUBIC), 0, 255)
     # Blend-Net also retouches the seam just outside the paste mask: widen it, then soften.
     region = (mask[0].numpy() > 0.01)
     if holes is not None:

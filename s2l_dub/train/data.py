@@ -177,7 +177,8 @@ def mouth_window_origins(lip_box: tuple[int, int, int, int], depth0: np.ndarray,
     return windows
 
 
-def canonical_lips(data: TrainingData, crops: torch.Tensor, index: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def canonical_lips(data: TrainingData, crops: torch.Tensor, index: torch.Tensor, depth: torch.Tensor,
+                   interpolation: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
     """O2C: the observed lips of frames ``index`` warped into the canonical lip box.
 
     Returns (images (B, 3, h, w), validity (B, 1, h, w)).
@@ -187,7 +188,7 @@ def canonical_lips(data: TrainingData, crops: torch.Tensor, index: torch.Tensor,
     grid = pixel_grid(x0, y0, w, h).expand(b, h, w, 2)
     d = depth[y0:y0 + h, x0:x0 + w].expand(b, h, w)
     uv = map_pixels(grid, d, data.K_canonical.expand(b, 3, 3), data.K[index], data.rel_R[index], data.rel_t[index])
-    images = sample(crops, uv)
+    images = sample(crops, uv, mode=interpolation).clamp(0, 1)
     inside = sample(torch.ones_like(crops[:, :1]), uv)
     return images, (inside > 0.999).float()
 

@@ -37,6 +37,8 @@ SYNC_OFFSETS = range(-5, 6)
 def model_config_from_dict(d: dict) -> Speech2LipConfig:
     lips = dict(d["lips"])
     lips["grid_hw"] = tuple(lips["grid_hw"])
+    # Models saved before these settings existed were trained and render without them.
+    d = {"warp_interpolation": "bilinear", "blend_truth_share": 0.0, **d}
     return Speech2LipConfig(**{**d, "lips": LipModelConfig(**lips), "losses": LossWeights(**d["losses"])})
 
 

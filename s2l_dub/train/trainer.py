@@ -39,6 +39,16 @@ def dataset_key(dataset: ActorDataset) -> str:
     return stable_key(dataset.manifest["stages"])
 
 
+KEY_NEUTRAL_SETTINGS: dict[tuple[str, ...], dict[str, object]] = {
+    (): {"validation_share": 0.0, "validation_min_gain": 0.0, "weight_average": 0.0},
+    ("model",): {"warp_interpolation": "bilinear", "blend_truth_share": 0.0},
+    ("model", "lips"): {"audio_noise": 0.0, "audio_freq_mask": 0, "audio_dropout": 0.0},
+}
+"""Settings added after models had been trained, by where they sit in the config, with the value
+that reproduces the older training. At that value a setting is left out of the training key, so
+the keys of those models stay valid."""
+
+
 def training_key(dataset_manifest: dict, config: TrainConfig, expert_footage: tuple[str, ...] = ()) -> str:
     """What is trained, not for how long: `--steps 12000` continues a 6000-step run.
 
@@ -46,17 +56,16 @@ def training_key(dataset_manifest: dict, config: TrainConfig, expert_footage: tu
     """
     identity = dataclasses.asdict(dataclasses.replace(config, steps=0, checkpoint_every=0, preview_every=0,
                                                       log_every=0))
-    # Keys of models trained before these settings existed stay valid while the settings are off.
     if identity["lr_schedule"] == "constant":
         del identity["lr_schedule"], identity["lr_floor"]
     del identity["patience"]  # how long, like the steps: a larger patience continues a run that stopped early
-    for name in ("validation_share", "weight_average"):
-        if not identity[name]:
-            del identity[name]
-    lips = identity["model"]["lips"]
-    for name in ("audio_noise", "audio_freq_mask", "audio_dropout"):
-        if not lips[name]:
-            del lips[name]
+    for path, settings in KEY_NEUTRAL_SETTINGS.items():
+        section = identity
+        for name in path:
+            section = section[name]
+        for name, neutral in settings.items():
+            if section[name] == neutral:
+                del section[name]
     parts = [stable_key(dataset_manifest["stages"]), identity, __version__, checkpoint.MODEL_FORMAT]
     return stable_key(*parts, *_footage_part(expert_footage))
 
@@ -165,7 +174,7 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
                 with _as_used(model, average):
                     score = validation_psnr(model, data, data.validation_index)
                     validation.append({"step": step, "psnr_db": round(score, 3)})
-                    if best["psnr_db"] is None or score > best["psnr_db"]:
+                    if best["psnr_db"] is None or score > best["psnr_db"] + config.validation_min_gain:
                         best = {"step": step, "psnr_db": score}
                         # Written before the checkpoint that records it: a kill between the two retraces the steps.
                         checkpoint.save_weights(checkpoints / BEST_FILE, model, {"run_key": run_key, "step": step})
