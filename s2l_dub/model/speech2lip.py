@@ -58,7 +58,6 @@ class Speech2LipConfig:
     Ground-truth lips taken through O2C and C2O keep CPBD 0.024 of the truth's 0.029 with bicubic
     and 0.015 with bilinear (anchor_en held-out windows)."""
 
-
     def __post_init__(self):
         if self.warp_interpolation not in WARP_INTERPOLATIONS:
             raise S2LError(f"unknown warp interpolation {self.warp_interpolation!r}; "

@@ -200,6 +200,8 @@ def sync_targets(data: TrainingData, frames: torch.Tensor | None = None, batch_s
     for start in range(0, len(frames), batch_size):
         index = frames[start:start + batch_size]
         crops = torch.from_numpy(np.stack([data.crops[i] for i in index.tolist()])).permute(0, 3, 1, 2).float() / 255
+        # Bilinear whatever the model warps with: at the expert's size the two agree to 55 dB
+        # (anchor_en), and the expert, shared by model variants, keeps its key.
         lips, _ = canonical_lips(data, crops, index, data.depth0)
         out.append(torch.nn.functional.interpolate(lips, size=SYNC_LIPS_HW, mode="area"))
     return torch.cat(out)
