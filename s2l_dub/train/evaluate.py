@@ -29,7 +29,7 @@ from ..progress import NullProgress, Progress
 from . import checkpoint
 from .averaging import averaged_weights
 from .data import build_training_data, sync_targets
-from .trainer import EXPERT_FILE, MODEL_FILE, MODEL_META
+from .trainer import EXPERT_FILE, KEY_NEUTRAL_SETTINGS, MODEL_FILE, MODEL_META
 
 SYNC_OFFSETS = range(-5, 6)
 
@@ -37,8 +37,8 @@ SYNC_OFFSETS = range(-5, 6)
 def model_config_from_dict(d: dict) -> Speech2LipConfig:
     lips = dict(d["lips"])
     lips["grid_hw"] = tuple(lips["grid_hw"])
-    # Models saved before these settings existed were trained and render without them.
-    d = {"warp_interpolation": "bilinear", "blend_truth_share": 0.0, **d}
+    # Models saved before the later settings existed were trained, and render, with their neutral values.
+    d = {**KEY_NEUTRAL_SETTINGS[("model",)], **d}
     return Speech2LipConfig(**{**d, "lips": LipModelConfig(**lips), "losses": LossWeights(**d["losses"])})
 
 

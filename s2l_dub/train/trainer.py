@@ -46,7 +46,7 @@ KEY_NEUTRAL_SETTINGS: dict[tuple[str, ...], dict[str, object]] = {
 }
 """Settings added after models had been trained, by where they sit in the config, with the value
 that reproduces the older training. At that value a setting is left out of the training key, so
-the keys of those models stay valid."""
+the keys of those models stay valid; a saved model config that lacks one loads with that value."""
 
 
 def training_key(dataset_manifest: dict, config: TrainConfig, expert_footage: tuple[str, ...] = ()) -> str:
