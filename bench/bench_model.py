@@ -4,14 +4,15 @@
                                 [--variants full,no_blend,no_continuous,no_time,no_sync,direct] [--work DIR]
                                 [--steps N] [--seed N] [--expert-footage VIDEO,...] [--curve]
 
-``cosine``, ``time_slow``, ``audio_aug``, ``raw_weights``, ``bilinear``, ``blend_generated_only``
-and ``fine_grid`` are quality levers rather than ablations: the full model with a cosine
-learning-rate decay over the run, with a time code of one frequency (a slow drift over the
-footage) instead of four, with its log-mel augmented in training (noise and a masked band of
-bins), with the last step's raw weights as the model instead of the moving average of the
-weights that the default and best budgets keep, with bilinear instead of bicubic GAMEM warps,
-with Blend-Net trained on generated lips only (none pasted from the truth), and with a feature
-grid at the lip box's resolution (anchor_en's) rather than two thirds of it.
+``cosine``, ``time_slow``, ``audio_aug``, ``raw_weights``, ``bilinear``, ``blend_generated_only``,
+``fine_grid``, ``sync_x4`` and ``blend_window`` are quality levers rather than ablations: the full
+model with a cosine learning-rate decay over the run, with a time code of one frequency (a slow
+drift over the footage) instead of four, with its log-mel augmented in training (noise and a
+masked band of bins), with the last step's raw weights as the model instead of the moving average
+of the weights that the default and best budgets keep, with bilinear instead of bicubic GAMEM
+warps, with Blend-Net trained on generated lips only (none pasted from the truth), with a feature
+grid at the lip box's resolution (anchor_en's) rather than two thirds of it, with four times the
+sync loss's weight, and with Blend-Net acting over the whole window rather than on holes only.
 
 ``--curve`` also scores the held-out test at every checkpoint (training in checkpoint-sized
 pieces), beside the validation score the trainer chooses the model by: it shows whether the
@@ -59,6 +60,8 @@ VARIANTS = {
     "bilinear": {"warp_interpolation": "bilinear"},
     "blend_generated_only": {"blend_truth_share": 0.0},
     "fine_grid": {"lips": {"grid_hw": (18, 27)}},
+    "sync_x4": {"losses": {"sync": 0.2}},
+    "blend_window": {"blend_reach": "window"},
 }
 
 
@@ -66,7 +69,8 @@ def variant_config(base, name: str):
     changes = dict(VARIANTS[name])
     base = dataclasses.replace(base, **changes.pop("train", {}))
     model = base.model
-    model = dataclasses.replace(model, lips=dataclasses.replace(model.lips, **changes.pop("lips", {})))
+    model = dataclasses.replace(model, lips=dataclasses.replace(model.lips, **changes.pop("lips", {})),
+                                losses=dataclasses.replace(model.losses, **changes.pop("losses", {})))
     return dataclasses.replace(base, model=dataclasses.replace(model, **changes))
 
 

@@ -189,7 +189,8 @@ def test_blend_net_can_learn_from_ground_truth_lips_alone(data):
     grads = {}
     for share in (0.0, 1.0):
         torch.manual_seed(0)
-        config = dataclasses.replace(Speech2LipConfig(), use_sync_loss=False, blend_truth_share=share)
+        config = dataclasses.replace(Speech2LipConfig(), use_sync_loss=False, blend_truth_share=share,
+                                     black_hole_probability=1.0)
         model = Speech2Lip(config, data.depth0)
         model.losses(data, batch)["image"].backward()
         generator = [p.grad for p in model.generator.parameters()]
@@ -197,6 +198,29 @@ def test_blend_net_can_learn_from_ground_truth_lips_alone(data):
                         float(model.blend.out.weight.grad.abs().sum()))
     assert grads[0.0][0] > 0 and grads[1.0][0] == 0
     assert grads[0.0][1] > 0 and grads[1.0][1] > 0
+
+
+def test_blend_net_mends_holes_and_leaves_the_lips_and_seam_alone(data):
+    """Over the lips and the seam it only blurred the contour (BENCHMARKS.md); it still fills holes."""
+    batch = data.batch(data.train_index[:2])
+    model = Speech2Lip(Speech2LipConfig(), data.depth0)
+    torch.nn.init.normal_(model.blend.out.weight, std=0.1)  # trained weights are not zero
+    model.eval()
+    with torch.no_grad():
+        output, pasted, mask, _ = model.render_window(data, batch)
+        assert torch.equal(output, pasted)
+        holes = torch.zeros_like(mask)
+        holes[..., 40:60, 60:90] = 1
+        output, pasted, _, _ = model.render_window(data, batch, holes)
+    changed = (output - pasted).abs().amax(1, keepdim=True) > 0
+    assert changed[holes > 0].float().mean() > 0.2 and not changed[holes == 0].any()
+    window = dataclasses.replace(Speech2LipConfig(), blend_reach="window")
+    everywhere = Speech2Lip(window, data.depth0)
+    everywhere.load_state_dict(model.state_dict())
+    everywhere.eval()
+    with torch.no_grad():
+        output, pasted, _, _ = everywhere.render_window(data, batch)
+    assert (output - pasted).abs().amax() > 0.01
 
 
 def test_gradients_reach_the_depth_map(data):
@@ -441,14 +465,14 @@ def test_settings_added_later_keep_old_keys_while_neutral():
 
     manifest = {"stages": {"geometry": "g"}}
     older = dataclasses.replace(TrainConfig(), model=dataclasses.replace(
-        TrainConfig().model, warp_interpolation="bilinear", blend_truth_share=0.0))
+        TrainConfig().model, warp_interpolation="bilinear", blend_truth_share=0.0, blend_reach="window"))
     key = training_key(manifest, older)
     # The key of a default run as computed before the later settings existed.
     identity = dataclasses.asdict(dataclasses.replace(older, steps=0, checkpoint_every=0, preview_every=0,
                                                       log_every=0))
     for name in ("lr_schedule", "lr_floor", "validation_share", "patience", "validation_min_gain", "weight_average"):
         del identity[name]
-    for name in ("warp_interpolation", "blend_truth_share"):
+    for name in ("warp_interpolation", "blend_truth_share", "blend_reach"):
         del identity["model"][name]
     for name in ("audio_noise", "audio_freq_mask", "audio_dropout"):
         del identity["model"]["lips"][name]
@@ -461,11 +485,13 @@ def test_settings_added_later_keep_old_keys_while_neutral():
         assert training_key(manifest, dataclasses.replace(older, model=changed)) != key
     # A model saved before the warp setting existed renders as it was trained.
     saved = dataclasses.asdict(TrainConfig().model)
-    del saved["warp_interpolation"], saved["blend_truth_share"]
+    del saved["warp_interpolation"], saved["blend_truth_share"], saved["blend_reach"]
     assert model_config_from_dict(saved) == older.model
     from s2l_dub.errors import S2LError
     with pytest.raises(S2LError, match="unknown warp interpolation 'nearest'"):
         Speech2LipConfig(warp_interpolation="nearest")
+    with pytest.raises(S2LError, match="unknown Blend-Net reach 'lips'"):
+        Speech2LipConfig(blend_reach="lips")
 
 
 def test_sync_expert_learns_from_extra_footage(may_dataset, static_dataset, tmp_path):

@@ -26,7 +26,8 @@ class BlendNet(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, pasted: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, pasted: torch.Tensor, mask: torch.Tensor, reach: torch.Tensor | None = None) -> torch.Tensor:
+        """``reach`` (B, 1, h, w) in [0, 1] scales the residual where given: where Blend-Net may act."""
         x1 = self.enc1(torch.cat([pasted, mask], 1))
         x2 = self.enc2(F.avg_pool2d(x1, 2))
         x3 = self.enc3(F.avg_pool2d(x2, 2))
@@ -34,16 +35,22 @@ class BlendNet(nn.Module):
         d2 = self.dec2(torch.cat([up2, x2], 1))
         up1 = F.interpolate(d2, size=x1.shape[-2:], mode="bilinear", align_corners=False)
         d1 = self.dec1(torch.cat([up1, x1], 1))
-        return (pasted + self.out(d1)).clamp(0, 1)
+        residual = self.out(d1)
+        if reach is not None:
+            residual = residual * reach
+        return (pasted + residual).clamp(0, 1)
 
 
-def black_holes(images: torch.Tensor, mask: torch.Tensor, probability: float = 0.5, generator=None) -> torch.Tensor:
+def black_holes(images: torch.Tensor, mask: torch.Tensor, probability: float = 0.5,
+                generator=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Punch random black holes inside the paste region of a random half of the batch.
 
     Teaches Blend-Net to fill the gaps forward warping leaves in pose-controlled synthesis.
+    Returns the images and where the holes are (B, 1, h, w).
     """
     b, _, h, w = images.shape
     out = images.clone()
+    holes = torch.zeros(b, 1, h, w)
     chosen = torch.rand(b, generator=generator) < probability
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     for i in torch.nonzero(chosen).flatten().tolist():
@@ -55,4 +62,5 @@ def black_holes(images: torch.Tensor, mask: torch.Tensor, probability: float = 0
             ry, rx = (float(v) for v in torch.rand(2, generator=generator) * torch.tensor([h, w]) * 0.08 + 1)
             hole = ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2 <= 1
             out[i, :, hole] = 0
-    return out
+            holes[i, 0, hole] = 1
+    return out, holes

@@ -45,14 +45,21 @@ class Speech2LipConfig:
     black_hole_probability: float = 0.5
     blend_truth_share: float = 0.25
     """Training only: the share of Blend-Net's inputs pasted with the ground-truth canonical lips
-    instead of the generated ones, so that it learns to leave right lips alone and mend only seams
-    and holes. Trained on generated lips alone, which are never quite right, it learns to blur:
-    the truth's own lips came out of it 10 dB worse (anchor_en, BENCHMARKS.md). 0: models before it."""
+    instead of the generated ones. With the 'window' reach it taught Blend-Net to leave right lips
+    alone: trained on generated lips only, which are never quite right, it learnt to blur, and the
+    truth's own lips came out of it 10 dB worse (anchor_en, BENCHMARKS.md). With the 'holes' reach
+    it gives the holes Blend-Net learns to fill true lips around them. 0: models before it."""
     losses: LossWeights = LossWeights()
     canonical: bool = True
     """False gives the ablation baseline: lips regressed straight in each frame's mouth window, no GAMEM."""
     mixed_precision: bool = True
     """Run the networks' bodies in bf16 (2-4x faster on CPU); geometry and losses stay fp32."""
+    blend_reach: str = "holes"
+    """Where Blend-Net's residual acts: 'holes' (only the holes of pose-controlled synthesis and of
+    black-hole training), or 'window' (everywhere, models trained before it). Over the lips and the
+    feathered seam, where GAMEM's paste is already seamless, it can only pull lips that are not quite
+    right towards their average: on anchor_en it blurred the lip contour (CPBD 0.0103 -> 0.0079) for
+    0.003 dB of PSNR (BENCHMARKS.md)."""
     warp_interpolation: str = "bicubic"
     """How GAMEM resamples lips between views: 'bicubic', or 'bilinear' (models trained before it).
     Ground-truth lips taken through O2C and C2O keep CPBD 0.024 of the truth's 0.029 with bicubic
@@ -62,9 +69,12 @@ class Speech2LipConfig:
         if self.warp_interpolation not in WARP_INTERPOLATIONS:
             raise S2LError(f"unknown warp interpolation {self.warp_interpolation!r}; "
                            f"choose one of {', '.join(WARP_INTERPOLATIONS)}")
+        if self.blend_reach not in BLEND_REACHES:
+            raise S2LError(f"unknown Blend-Net reach {self.blend_reach!r}; choose one of {', '.join(BLEND_REACHES)}")
 
 
 WARP_INTERPOLATIONS = ("bicubic", "bilinear")
+BLEND_REACHES = ("holes", "window")
 
 
 class Speech2Lip(nn.Module):
@@ -107,11 +117,16 @@ class Speech2Lip(nn.Module):
             # The same black holes Blend-Net saw in training (black_holes), now real.
             pasted = pasted * (1 - hole_mask)
         if holes:
-            pasted = black_holes(pasted, mask, self.config.black_hole_probability)
+            pasted, hole_mask = black_holes(pasted, mask, self.config.black_hole_probability)
         if not self.config.use_blend:
             return pasted, pasted, mask, target
+        if self.config.blend_reach == "window":
+            with self._amp(pasted.device):
+                return self.blend(pasted, mask).float(), pasted, mask, target
+        if hole_mask is None or not bool(hole_mask.any()):
+            return pasted, pasted, mask, target
         with self._amp(pasted.device):
-            return self.blend(pasted, mask).float(), pasted, mask, target
+            return self.blend(pasted, mask, hole_mask.to(mask)).float(), pasted, mask, target
 
     def generate(self, data: TrainingData, batch: dict, continuous: bool) -> torch.Tensor:
         _, _, lw, lh = data.lip_box

@@ -41,7 +41,7 @@ def dataset_key(dataset: ActorDataset) -> str:
 
 KEY_NEUTRAL_SETTINGS: dict[tuple[str, ...], dict[str, object]] = {
     (): {"validation_share": 0.0, "validation_min_gain": 0.0, "weight_average": 0.0},
-    ("model",): {"warp_interpolation": "bilinear", "blend_truth_share": 0.0},
+    ("model",): {"warp_interpolation": "bilinear", "blend_truth_share": 0.0, "blend_reach": "window"},
     ("model", "lips"): {"audio_noise": 0.0, "audio_freq_mask": 0, "audio_dropout": 0.0},
 }
 """Settings added after models had been trained, by where they sit in the config, with the value
