@@ -50,7 +50,7 @@ def black_holes(images: torch.Tensor, mask: torch.Tensor, probability: float = 0
     """
     b, _, h, w = images.shape
     out = images.clone()
-    holes = torch.zeros(b, 1, h, w)
+    holes = torch.zeros(b, 1, h, w, device=images.device)
     chosen = torch.rand(b, generator=generator) < probability
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     for i in torch.nonzero(chosen).flatten().tolist():
