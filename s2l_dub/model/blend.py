@@ -41,16 +41,14 @@ class BlendNet(nn.Module):
         return (pasted + residual).clamp(0, 1)
 
 
-def black_holes(images: torch.Tensor, mask: torch.Tensor, probability: float = 0.5,
-                generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Punch random black holes inside the paste region of a random half of the batch.
+def black_hole_mask(mask: torch.Tensor, probability: float = 0.5, generator=None) -> torch.Tensor:
+    """Random black holes (B, 1, h, w) inside the paste region of a random share of the batch.
 
-    Teaches Blend-Net to fill the gaps forward warping leaves in pose-controlled synthesis.
-    Returns the images and where the holes are (B, 1, h, w).
+    Punched into Blend-Net's training inputs, they teach it to fill the gaps forward warping
+    leaves in pose-controlled synthesis.
     """
-    b, _, h, w = images.shape
-    out = images.clone()
-    holes = torch.zeros(b, 1, h, w, device=images.device)
+    b, _, h, w = mask.shape
+    holes = torch.zeros(b, 1, h, w, device=mask.device)
     chosen = torch.rand(b, generator=generator) < probability
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     for i in torch.nonzero(chosen).flatten().tolist():
@@ -60,7 +58,5 @@ def black_holes(images: torch.Tensor, mask: torch.Tensor, probability: float = 0
         for _ in range(int(torch.randint(1, 6, (1,), generator=generator))):
             cy, cx = inside[torch.randint(len(inside), (1,), generator=generator)][0].tolist()
             ry, rx = (float(v) for v in torch.rand(2, generator=generator) * torch.tensor([h, w]) * 0.08 + 1)
-            hole = ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2 <= 1
-            out[i, :, hole] = 0
-            holes[i, 0, hole] = 1
-    return out, holes
+            holes[i, 0, ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2 <= 1] = 1
+    return holes

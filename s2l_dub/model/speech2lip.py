@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import S2LError
 from ..train.data import TrainingData, canonical_lips
-from .blend import BlendNet, black_holes
+from .blend import BlendNet, black_hole_mask
 from .gamem import CanonicalDepth, invert, map_pixels, pixel_grid, sample
 from .lips import LipGenerator, LipModelConfig
 from .ssim import ssim
@@ -113,20 +113,22 @@ class Speech2Lip(nn.Module):
 
     def _paste_and_blend(self, target, lips, mask, holes: bool, hole_mask: torch.Tensor | None = None):
         pasted = target * (1 - mask) + lips * mask
-        if hole_mask is not None:
-            # The same black holes Blend-Net saw in training (black_holes), now real.
-            pasted = pasted * (1 - hole_mask)
         if holes:
-            pasted, hole_mask = black_holes(pasted, mask, self.config.black_hole_probability)
+            punched = black_hole_mask(mask, self.config.black_hole_probability)
+            hole_mask = punched if hole_mask is None else torch.maximum(hole_mask.to(punched), punched)
+        if hole_mask is not None:
+            # Real holes (pose control) are the black holes Blend-Net was trained to fill.
+            hole_mask = hole_mask.to(mask)
+            pasted = pasted * (1 - hole_mask)
         if not self.config.use_blend:
             return pasted, pasted, mask, target
-        if self.config.blend_reach == "window":
-            with self._amp(pasted.device):
-                return self.blend(pasted, mask).float(), pasted, mask, target
-        if hole_mask is None or not bool(hole_mask.any()):
-            return pasted, pasted, mask, target
+        reach = None
+        if self.config.blend_reach == "holes":
+            if hole_mask is None or not bool(hole_mask.any()):
+                return pasted, pasted, mask, target
+            reach = hole_mask
         with self._amp(pasted.device):
-            return self.blend(pasted, mask, hole_mask.to(mask)).float(), pasted, mask, target
+            return self.blend(pasted, mask, reach).float(), pasted, mask, target
 
     def generate(self, data: TrainingData, batch: dict, continuous: bool) -> torch.Tensor:
         _, _, lw, lh = data.lip_box

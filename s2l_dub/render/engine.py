@@ -434,7 +434,8 @@ def _patch(window: torch.Tensor, mask: torch.Tensor, geometry: FrameGeometry, i:
     # Cubic: a linear resample here would be the third to soften the lips' edges after O2C and C2O.
     rendered = np.clip(cv2.remap((window.permute(1, 2, 0).numpy() * 255).astype(np.float32), map_x, map_y,
                                  cv2.INTER_CUBIC), 0, 255)
-    # Blend-Net also retouches the seam just outside the paste mask: widen it, then soften.
+    # A Blend-Net that acts over the whole window (models trained with blend_reach "window") also
+    # retouches the seam just outside the paste mask: widen it, then soften.
     region = (mask[0].numpy() > 0.01)
     if holes is not None:
         region = region | (holes[0].numpy() > 0)
