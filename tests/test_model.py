@@ -16,7 +16,7 @@ from s2l_dub.train import checkpoint
 from s2l_dub.train.config import TrainConfig
 from s2l_dub.train.data import build_training_data, canonical_lips
 from s2l_dub.train.evaluate import load_model
-from s2l_dub.train.trainer import train_actor
+from s2l_dub.train.trainer import _footage_report, train_actor
 
 TINY = TrainConfig(steps=30, batch_size=4, expert_steps=20, expert_batch=32, checkpoint_every=10, preview_every=30,
                    log_every=1)
@@ -73,6 +73,62 @@ def test_sync_expert_reports_held_out_accuracy(tiny_run):
     _, meta = tiny_run
     expert = meta["sync_expert"]
     assert 0 <= expert["held_out_top1"] <= 1 and 0 < expert["chance"] < 1
+
+
+def test_training_reports_how_much_speech_it_learns_from(tiny_run, data):
+    _, meta = tiny_run
+    training_s = len(data.train_index) / 25
+    # May speaks through most of her 4.5 training seconds, with pauses between phrases.
+    assert 0.5 * training_s < meta["train_speech_s"] < training_s
+    short = _footage_report(meta["train_speech_s"], meta["train_frames"])
+    assert f"{meta['train_speech_s']:.0f} s of speech" in short and "give more of this actor" in short
+    assert "give more" not in _footage_report(240.0, 6000)
+
+
+def test_voice_copies_hold_the_same_speech_in_another_voice(may_dataset, data):
+    from s2l_dub.train.data import voice_windows
+
+    voices = voice_windows(may_dataset, ((1.0, 0.0), (1.0, 3.0), (1.15, 0.0)))
+    assert voices.shape == (4, *data.mel.shape)
+    assert torch.equal(voices[0], data.mel)
+    assert (voices[1] - data.mel).abs().max() < 0.02  # float16 rounding of the prepared windows
+    assert (voices[2] - data.mel).abs().mean() > 0.3
+
+    def loudness(windows):
+        return windows[:, 8:12].mean(dim=(1, 2))  # the middle 40 ms of each frame's window
+
+    def agreement(a, b, lag=0):
+        a, b = (a[lag:], b[:len(b) - lag]) if lag else (a, b)
+        return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+
+    # Played faster, each frame's window is read where its moment now sounds: the loudness
+    # contour lines up frame by frame, through to the end of the clip.
+    faster, own = loudness(voices[3]), loudness(data.mel)
+    assert agreement(faster, own) > 0.9
+    assert agreement(faster, own) > agreement(faster, own, lag=3) + 0.1
+    assert agreement(faster[-40:], own[-40:]) > 0.8
+
+
+def test_training_draws_each_frames_audio_from_its_voice(data):
+    voices = torch.stack([data.mel, data.mel + 1, data.mel + 2])
+    with_voices = dataclasses.replace(data, voices=voices)
+    index, voice = data.train_index[:3], torch.tensor([2, 0, 1])
+    context = with_voices.batch(index, voice=voice)["mel_context"]
+    for i in range(3):
+        assert torch.equal(context[i], data.mel[data.context_index[index[i]]] + int(voice[i]))
+    assert torch.equal(with_voices.batch(index)["mel_context"], data.mel[data.context_index[index]])
+
+
+def test_eval_in_another_voice_scores_the_same_frames_beside_the_own_voice_metrics(tiny_run, may_dataset):
+    from s2l_dub.train.evaluate import evaluate_actor
+
+    folder, _ = tiny_run
+    own = evaluate_actor(may_dataset.root, folder, write_video=False)
+    other = evaluate_actor(may_dataset.root, folder, write_video=False, voice_semitones=3)
+    assert other["frames"] == own["frames"] and (own["voice_semitones"], other["voice_semitones"]) == (0, 3)
+    assert other["mouth_psnr_db"] != own["mouth_psnr_db"]
+    assert json.loads((folder / "eval" / "metrics.json").read_text())["voice_semitones"] == 0
+    assert json.loads((folder / "eval" / "metrics_voice+3.json").read_text())["mouth_psnr_db"] == other["mouth_psnr_db"]
 
 
 def test_lips_change_with_audio(tiny_run, data):
@@ -464,13 +520,14 @@ def test_settings_added_later_keep_old_keys_while_neutral():
     from s2l_dub.train.trainer import training_key
 
     manifest = {"stages": {"geometry": "g"}}
-    older = dataclasses.replace(TrainConfig(), model=dataclasses.replace(
+    older = dataclasses.replace(TrainConfig(), voice_variants=(), model=dataclasses.replace(
         TrainConfig().model, warp_interpolation="bilinear", blend_truth_share=0.0, blend_reach="window"))
     key = training_key(manifest, older)
     # The key of a default run as computed before the later settings existed.
     identity = dataclasses.asdict(dataclasses.replace(older, steps=0, checkpoint_every=0, preview_every=0,
                                                       log_every=0))
-    for name in ("lr_schedule", "lr_floor", "validation_share", "patience", "validation_min_gain", "weight_average"):
+    for name in ("lr_schedule", "lr_floor", "validation_share", "patience", "validation_min_gain", "weight_average",
+                 "voice_variants"):
         del identity[name]
     for name in ("warp_interpolation", "blend_truth_share", "blend_reach"):
         del identity["model"][name]
@@ -483,6 +540,7 @@ def test_settings_added_later_keep_old_keys_while_neutral():
     for changed in (dataclasses.replace(older.model, lips=lips), dataclasses.replace(older.model, blend_truth_share=0.25),
                     TrainConfig().model):
         assert training_key(manifest, dataclasses.replace(older, model=changed)) != key
+    assert training_key(manifest, dataclasses.replace(older, voice_variants=((1.0, 2.0),))) != key
     # A model saved before the warp setting existed renders as it was trained.
     saved = dataclasses.asdict(TrainConfig().model)
     del saved["warp_interpolation"], saved["blend_truth_share"], saved["blend_reach"]

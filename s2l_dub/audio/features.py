@@ -41,6 +41,19 @@ def log_mel(samples: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     return np.log(np.maximum(mel, 1e-10)).T.astype(np.float32)
 
 
+def in_another_voice(samples: np.ndarray, sample_rate: int, speed: float = 1.0, semitones: float = 0.0) -> np.ndarray:
+    """The same speech ``semitones`` higher, then played ``speed`` times as fast (tempo and pitch together).
+
+    A moment at t seconds of the original sounds at t / speed in the result.
+    """
+    samples = samples.astype(np.float32)
+    if semitones:
+        samples = librosa.effects.pitch_shift(samples, sr=sample_rate, n_steps=semitones)
+    if speed != 1.0:
+        samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=sample_rate / speed)
+    return samples
+
+
 def windows_at(mel: np.ndarray, times_s: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     """(T, window_frames, n_mels) windows centred at ``times_s`` (seconds from the first sample).
 

@@ -49,11 +49,15 @@ def train_command(console, actor, budget_name, steps, lr_schedule, expert_actors
 @click.option("--actor", required=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("s2l-work"), show_default=True)
 @click.option("--video/--no-video", default=True, show_default=True, help="Write the side-by-side video.")
+@click.option("--voice-semitones", type=float, default=0.0, show_default=True,
+              help="Drive the held-out frames with their audio pitched this far up or down: the same words in "
+                   "another voice, as a dub actor's (metrics_voice+N.json beside metrics.json).")
 @click.pass_obj
-def eval_command(console, actor, out, video):
+def eval_command(console, actor, out, video, voice_semitones):
     """Evaluate on the held-out last 10 % with the actor's own audio."""
     from ..train.evaluate import evaluate_actor
 
     with RichProgress(console) as progress:
-        metrics = evaluate_actor(dataset_dir(out, actor), model_dir(out, actor), progress, write_video=video)
+        metrics = evaluate_actor(dataset_dir(out, actor), model_dir(out, actor), progress, write_video=video,
+                                 voice_semitones=voice_semitones)
     console.print_json(json.dumps(metrics))

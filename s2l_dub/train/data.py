@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..audio.features import AudioFeatureConfig, in_another_voice, log_mel, windows_at
 from ..dataset.store import ActorDataset
 from ..face.warp import map_points
 from ..model.gamem import crop_intrinsics, map_pixels, pixel_grid, sample
@@ -58,9 +59,16 @@ class TrainingData:
     canonical: int
     validation_index: torch.Tensor = dataclasses.field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
     """Frames between training and held-out, used to pick the checkpoint; empty without a validation share."""
+    voices: torch.Tensor | None = None
+    """(1 + V, N, steps, bins): ``mel``, then the windows of V copies of the audio in other voices
+    (``voice_windows``), which training draws the generator's audio from; None without."""
 
-    def batch(self, index: torch.Tensor, crops: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-        """Model inputs for frames ``index``; ``crops`` (B, C, C, 3) replaces the cached crops."""
+    def batch(self, index: torch.Tensor, crops: np.ndarray | None = None,
+              voice: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Model inputs for frames ``index``; ``crops`` (B, C, C, 3) replaces the cached crops.
+
+        ``voice`` (B,) picks each frame's generator audio from ``voices`` (0: the actor's own).
+        """
         idx = index.tolist()
         crops = np.stack([self.crops[i] for i in idx]) if crops is None else crops
         crops = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
@@ -71,7 +79,8 @@ class TrainingData:
             "R": self.rel_R[index],
             "t": self.rel_t[index],
             "observed_depth": self.observed_depth[index],
-            "mel_context": self.mel[self.context_index[index]],
+            "mel_context": (self.mel[self.context_index[index]] if voice is None
+                            else self.voices[voice[:, None], self.context_index[index]]),
             "mel": self.mel[index],
             "time": self.time_norm[index],
             "window_origins": self.window_origins[index],
@@ -152,6 +161,32 @@ def build_training_data(dataset: ActorDataset, held_out_share: float = 0.1, audi
         canonical=canonical,
         validation_index=torch.from_numpy(order[(order >= validation_start) & (order < split) & valid]),
     )
+
+
+def voice_windows(dataset: ActorDataset, variants: tuple[tuple[float, float], ...]) -> torch.Tensor:
+    """(1 + V, N, steps, bins): the prepared windows, then those of each (speed, semitones) copy of the audio.
+
+    Each frame's window in a copy is read where that frame's moment sounds in it, so it holds the
+    same speech as the prepared window, in another voice or at another pace.
+    """
+    config = AudioFeatureConfig(**dataset.manifest["config"]["audio"])
+    own = torch.from_numpy(dataset.mel_windows().astype(np.float32))
+    copies = []
+    for speed, semitones in variants:
+        windows = []
+        for audio in dataset.audio:
+            samples = in_another_voice(audio["samples"], config.sample_rate, speed, semitones)
+            times = (audio["frame_times_s"] - float(audio["samples_start_s"])) / speed
+            windows.append(windows_at(log_mel(samples, config), times, config))
+        copies.append(torch.from_numpy(np.concatenate(windows)))
+    return torch.stack([own, *copies])
+
+
+def speech_seconds(dataset: ActorDataset, index: torch.Tensor) -> float:
+    """Seconds of speech among frames ``index``: how much the generator has to learn the mouth from."""
+    frames = index.numpy()
+    speaking = dataset.speech()[frames].astype(bool)
+    return float(np.sum(dataset.geometry["frame_duration_s"][frames][speaking]))
 
 
 def fill_missing_depth(observed: np.ndarray, fallback: float) -> np.ndarray:

@@ -8,6 +8,7 @@ the best audio-visual offset and its confidence (peak minus median similarity).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 from fractions import Fraction
@@ -28,7 +29,7 @@ from ..model.sync import SYNC_FRAMES, SyncExpert, sync_windows
 from ..progress import NullProgress, Progress
 from . import checkpoint
 from .averaging import averaged_weights
-from .data import build_training_data, sync_targets
+from .data import build_training_data, sync_targets, voice_windows
 from .trainer import EXPERT_FILE, KEY_NEUTRAL_SETTINGS, MODEL_FILE, MODEL_META
 
 SYNC_OFFSETS = range(-5, 6)
@@ -62,10 +63,18 @@ def load_model(folder: Path, depth0: torch.Tensor) -> tuple[Speech2Lip, dict]:
 
 @torch.no_grad()
 def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None = None, write_video: bool = True,
-                   batch_size: int = 8) -> dict:
+                   batch_size: int = 8, voice_semitones: float = 0.0) -> dict:
+    """Score the held-out frames; write ``eval/metrics.json`` (and the side-by-side video).
+
+    ``voice_semitones`` drives them with their own audio pitched that far up or down: the same
+    words in another voice, as a dub actor's, against the same true mouths. Its metrics go to
+    ``eval/metrics_voice{+N}.json``.
+    """
     progress = progress or NullProgress()
     dataset = load_dataset(dataset_root)
     data = build_training_data(dataset)
+    if voice_semitones:
+        data = dataclasses.replace(data, mel=voice_windows(dataset, ((1.0, voice_semitones),))[1])
     model, meta = load_model(folder, data.depth0)
     model.eval()
     expert = SyncExpert()
@@ -102,6 +111,7 @@ def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None =
     sync_truth = _sync_offset(model, expert, data, held, generated=False)
     metrics = {
         "frames": int(len(held)),
+        "voice_semitones": voice_semitones,
         "steps": meta.get("steps"),
         "selected_step": meta.get("selected_step", meta.get("steps")),
         "partial_training": bool(meta.get("partial", False)),
@@ -119,8 +129,8 @@ def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None =
         "silent_mouth_aperture_ground_truth": float(np.mean(aperture_truth[silent])) if silent.any() else None,
     }
     out_dir = Path(folder) / "eval"
-    write_json(out_dir / "metrics.json", metrics)
-    if write_video:
+    write_json(out_dir / (f"metrics_voice{voice_semitones:+g}.json" if voice_semitones else "metrics.json"), metrics)
+    if write_video and not voice_semitones:
         progress.start("side-by-side video", None)
         _side_by_side(out_dir / "side_by_side.mp4", dataset, data, held, truths, outputs)
     return metrics

@@ -22,13 +22,16 @@ from ..progress import NullProgress, Progress
 from . import checkpoint
 from .averaging import WeightAverage
 from .config import TrainConfig, learning_rate_scale, patience_spent
-from .data import TrainingData, build_training_data, sync_targets
+from .data import TrainingData, build_training_data, speech_seconds, sync_targets, voice_windows
 
 EXPERT_FILE = "sync_expert.safetensors"
 MODEL_FILE = "model.safetensors"
 MODEL_META = "model.json"
 BEST_FILE = "best.safetensors"
 """In the checkpoints folder: the weights of the best validation score so far."""
+PAPER_SPEECH_S = 180.0
+"""The least footage the paper trains on (3-5 minutes). Below it, held-out mouths still improve
+with every doubling of the actor's footage (anchor_en, BENCHMARKS.md "How much footage")."""
 
 
 def model_dir(out: Path, actor: str) -> Path:
@@ -40,7 +43,7 @@ def dataset_key(dataset: ActorDataset) -> str:
 
 
 KEY_NEUTRAL_SETTINGS: dict[tuple[str, ...], dict[str, object]] = {
-    (): {"validation_share": 0.0, "validation_min_gain": 0.0, "weight_average": 0.0},
+    (): {"validation_share": 0.0, "validation_min_gain": 0.0, "weight_average": 0.0, "voice_variants": ()},
     ("model",): {"warp_interpolation": "bilinear", "blend_truth_share": 0.0, "blend_reach": "window"},
     ("model", "lips"): {"audio_noise": 0.0, "audio_freq_mask": 0, "audio_dropout": 0.0},
 }
@@ -106,6 +109,10 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
     if len(data.train_index) < 2 * config.batch_size:
         raise S2LError(f"{dataset_root}: only {len(data.train_index)} training frames; prepare more footage")
     validating = config.validation_share > 0 and len(data.validation_index) > 0
+    speech_s = speech_seconds(dataset, data.train_index)
+    progress.log(_footage_report(speech_s, len(data.train_index)))
+    if config.voice_variants:
+        data = dataclasses.replace(data, voices=voice_windows(dataset, config.voice_variants))
     if config.validation_share > 0 and not validating:
         # A dub should not fail for want of a yardstick: train every step and keep the last.
         progress.log(f"{dataset_root}: no usable frames in the validation slice; training every step")
@@ -157,7 +164,10 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
         scale = learning_rate_scale(config, step)
         for group, base in zip(optimizer.param_groups, (config.learning_rate, config.depth_learning_rate)):
             group["lr"] = base * scale
-        terms = model.losses(data, data.batch(index), expert)
+        # Drawn only with voice variants, so runs without them take the random draws they always took.
+        voice = (torch.randint(len(data.voices), (config.batch_size,), generator=rng)
+                 if data.voices is not None else None)
+        terms = model.losses(data, data.batch(index, voice=voice), expert)
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         optimizer.step()
@@ -199,6 +209,7 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
         "steps": step,
         "selected_step": selected,
         "train_frames": int(len(data.train_index)),
+        "train_speech_s": round(speech_s, 2),
         "validation_frames": int(len(data.validation_index)),
         "validation": validation,
         "held_out_frames": int(len(data.held_out_index)),
@@ -209,6 +220,14 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
     checkpoint.save_weights(target / MODEL_FILE, model, meta)
     write_json(target / "training_curve.json", curve)
     return meta
+
+
+def _footage_report(speech_s: float, frames: int) -> str:
+    report = f"learning the mouth from {speech_s:.0f} s of speech ({frames} frames)"
+    if speech_s < PAPER_SPEECH_S:
+        report += ("; the method is made for 3-5 minutes, and mouths on new audio improve with each doubling of "
+                   "the footage: give more of this actor where you have it")
+    return report
 
 
 def _as_used(model: Speech2Lip, average: WeightAverage | None):
