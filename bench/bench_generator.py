@@ -36,7 +36,7 @@ from s2l_dub.model.lips import LipGenerator, LipModelConfig
 from s2l_dub.model.speech2lip import Speech2LipConfig, lip_reconstruction_loss
 from s2l_dub.model.sync import SyncExpert
 from s2l_dub.train.checkpoint import load_weights
-from s2l_dub.train.data import build_training_data, canonical_lips
+from s2l_dub.train.data import build_training_data, canonical_lips, voice_windows
 
 VARIANTS = {
     "mel": {},
@@ -90,28 +90,6 @@ def whisper_windows(dataset) -> torch.Tensor:
     times = audio["frame_times_s"] - float(audio["samples_start_s"]) - WHISPER_STEP_S / 2
     spacing = AudioFeatureConfig(hop_s=WHISPER_STEP_S, window_frames=WHISPER_WINDOW)
     return torch.from_numpy(windows_at(states, times, spacing))
-
-
-def perturbed_windows(dataset, speed: float, semitones: float) -> torch.Tensor:
-    """(N, steps, bins) log-mel windows of each frame from its audio played at ``speed`` and shifted.
-
-    Speed resamples (tempo and pitch move together); the frame at time t then sounds at t / speed.
-    """
-    import librosa
-
-    from s2l_dub.audio.features import log_mel
-
-    config = AudioFeatureConfig()
-    windows = []
-    for audio in dataset.audio:
-        samples = audio["samples"].astype(np.float32)
-        if semitones:
-            samples = librosa.effects.pitch_shift(samples, sr=config.sample_rate, n_steps=semitones)
-        if speed != 1.0:
-            samples = librosa.resample(samples, orig_sr=config.sample_rate, target_sr=config.sample_rate / speed)
-        times = (audio["frame_times_s"] - float(audio["samples_start_s"])) / speed
-        windows.append(windows_at(log_mel(samples, config), times, config))
-    return torch.from_numpy(np.concatenate(windows))
 
 
 @torch.no_grad()
@@ -179,15 +157,12 @@ def probe(data, truth: torch.Tensor, audio: torch.Tensor, config: LipModelConfig
     train, held = data.train_index, data.held_out_index
     train_sample = train[:: max(1, len(train) // 160)]
 
-    def generate(index, continuous=False, version=None):
-        windows = audio[data.context_index[index]] if version is None else versions[version[:, None],
-                                                                                      data.context_index[index]]
+    def generate(index, continuous=False, source=audio, version=None):
+        """Lips for frames ``index`` from ``source``'s windows, or from each frame's ``version``."""
+        context = data.context_index[index]
+        windows = source[context] if version is None else versions[version[:, None], context]
         with torch.autocast("cpu", dtype=torch.bfloat16):
             return generator(windows, data.time_norm[index], height, width, continuous=continuous).float()
-
-    def generator_output(voice, index):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return generator(voice[data.context_index[index]], data.time_norm[index], height, width).float()
 
     started = time.perf_counter()
     for step in range(1, steps + 1):
@@ -206,8 +181,8 @@ def probe(data, truth: torch.Tensor, audio: torch.Tensor, config: LipModelConfig
                 train_db = lip_box_psnr(torch.cat([generate(i) for i in train_sample.split(32)]), truth[train_sample], mask)
                 edges = edge_ratio(held_lips, truth[held], mask.expand_as(held_lips[:, :1]))
                 voices_db, levels_db = (float(np.mean([
-                    lip_box_psnr(torch.cat([generator_output(version, i) for i in held.split(32)]), truth[held], mask)
-                    for version in versions_scored])) if versions_scored else float("nan")
+                    lip_box_psnr(torch.cat([generate(i, source=source) for i in held.split(32)]), truth[held], mask)
+                    for source in versions_scored])) if versions_scored else float("nan")
                     for versions_scored in (other_voices, other_levels))
             generator.train()
             yield step, time.perf_counter() - started, held_db, train_db, edges, voices_db, levels_db
@@ -242,7 +217,8 @@ def main() -> None:
     print(f"{args.actor}: lip box {data.lip_box[2]}x{data.lip_box[3]}, held-out frames {len(data.held_out_index)}; "
           f"mean training lips score {lip_box_psnr(mean, truth[data.held_out_index], mask):.2f} dB held out, "
           f"edge ratio {edge_ratio(mean, truth[data.held_out_index], mask.expand_as(mean[:, :1])):.2f}")
-    shifted = [perturbed_windows(dataset, 1.0, float(v)) for v in args.other_voices.split(",") if v]
+    semitones = [float(v) for v in args.other_voices.split(",") if v]
+    shifted = list(voice_windows(dataset, tuple((1.0, v) for v in semitones))[1:])
     # A gain of g multiplies the mel power by g squared: log-mel moves by 2 ln g in every bin.
     levelled = [data.mel + float(v) / 10 * np.log(10) for v in args.other_levels.split(",") if v]
     print(f"{'variant':<22}{'share':>6}{'step':>6}{'seconds':>9}{'held-out dB':>13}{'training dB':>13}{'edges':>7}"
@@ -251,7 +227,7 @@ def main() -> None:
         footage = dataclasses.replace(data, train_index=thin_footage(data.train_index, share))
         changes = dict(VARIANTS[name])
         features = changes.pop("features", "mel")
-        training_audio = [perturbed_windows(dataset, *p) for p in changes.pop("perturb", ())]
+        training_audio = list(voice_windows(dataset, changes.pop("perturb", ()))[1:])
         if features == "whisper":
             audio = whisper_windows(dataset)
         elif features == "expert":
