@@ -438,6 +438,27 @@ def test_a_format_1_model_still_loads_with_neutral_audio_statistics(tiny_run, da
     assert torch.all(model.generator.audio.mel_std == 1.0)
 
 
+def test_the_sync_expert_hears_the_voice_copies_it_is_keyed_by(data):
+    from s2l_dub.train.trainer import _expert_sources, expert_key
+
+    voices = torch.stack([data.mel, data.mel + 1, data.mel + 2])
+    with_voices = dataclasses.replace(data, voices=voices)
+    [source] = _expert_sources(with_voices, [], TrainConfig())
+    centres = source.centres[:64]
+    heard = source.audio(centres, torch.Generator().manual_seed(0)) - data.mel[centres]
+    assert set(heard.mean(dim=(1, 2)).round().tolist()) == {0.0, 1.0, 2.0}
+    [alone] = _expert_sources(with_voices, [], TrainConfig(expert_voices=False))
+    assert torch.equal(alone.audio(centres, torch.Generator()), data.mel[centres])
+
+    manifest = {"stages": {"geometry": "g"}}
+    keys = {expert_key(manifest, config) for config in (
+        TrainConfig(), TrainConfig(expert_voices=False), TrainConfig(voice_variants=((1.0, 2.0),)))}
+    assert len(keys) == 3
+    # Without copies there is nothing more to hear, and the key is that of an expert trained before.
+    assert expert_key(manifest, TrainConfig(voice_variants=())) == expert_key(
+        manifest, TrainConfig(voice_variants=(), expert_voices=False))
+
+
 def test_model_variants_share_the_sync_expert_but_not_the_model():
     from s2l_dub.train.trainer import expert_key, training_key
 
@@ -520,14 +541,14 @@ def test_settings_added_later_keep_old_keys_while_neutral():
     from s2l_dub.train.trainer import training_key
 
     manifest = {"stages": {"geometry": "g"}}
-    older = dataclasses.replace(TrainConfig(), voice_variants=(), model=dataclasses.replace(
+    older = dataclasses.replace(TrainConfig(), voice_variants=(), expert_voices=False, model=dataclasses.replace(
         TrainConfig().model, warp_interpolation="bilinear", blend_truth_share=0.0, blend_reach="window"))
     key = training_key(manifest, older)
     # The key of a default run as computed before the later settings existed.
     identity = dataclasses.asdict(dataclasses.replace(older, steps=0, checkpoint_every=0, preview_every=0,
                                                       log_every=0))
     for name in ("lr_schedule", "lr_floor", "validation_share", "patience", "validation_min_gain", "weight_average",
-                 "voice_variants"):
+                 "voice_variants", "expert_voices"):
         del identity[name]
     for name in ("warp_interpolation", "blend_truth_share", "blend_reach"):
         del identity["model"][name]
@@ -541,6 +562,8 @@ def test_settings_added_later_keep_old_keys_while_neutral():
                     TrainConfig().model):
         assert training_key(manifest, dataclasses.replace(older, model=changed)) != key
     assert training_key(manifest, dataclasses.replace(older, voice_variants=((1.0, 2.0),))) != key
+    assert training_key(manifest, dataclasses.replace(older, voice_variants=((1.0, 2.0),), expert_voices=True)) \
+        != training_key(manifest, dataclasses.replace(older, voice_variants=((1.0, 2.0),)))
     # A model saved before the warp setting existed renders as it was trained.
     saved = dataclasses.asdict(TrainConfig().model)
     del saved["warp_interpolation"], saved["blend_truth_share"], saved["blend_reach"]

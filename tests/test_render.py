@@ -112,6 +112,23 @@ def test_silent_audio_gives_a_closed_mouth(may_dataset, may_model, may_video, tm
     assert np.mean(apertures) < np.percentile(source_apertures, 25), (np.mean(apertures), np.median(source_apertures))
 
 
+def test_silence_sounds_like_a_closed_mouth_of_the_actor_not_the_clip_edge(may_dataset):
+    import torch
+    from s2l_dub.render.engine import resting_window
+    from s2l_dub.train.data import build_training_data
+
+    data = build_training_data(may_dataset)
+    rest = resting_window(may_dataset, data)
+    [frame] = [i for i in range(len(data.mel)) if torch.equal(data.mel[i], rest)]
+    # The clip's edges have windows padded with made-up silence; the quietest of them was chosen before
+    # (on the sample anchor, with the mouth open mid-sentence).
+    assert 3 <= frame < len(data.mel) - 3 and frame in data.train_index.tolist()
+    apertures = mouth_aperture(may_dataset.geometry["landmarks"])
+    assert apertures[frame] < np.median(apertures[data.train_index.numpy()])
+    quietest = int(torch.argmin(data.mel.mean(dim=(1, 2))))
+    assert quietest != frame
+
+
 def test_length_mismatch_is_an_error_naming_both_durations(may_dataset, may_model, may_video, samples, tmp_path):
     with pytest.raises(S2LError, match=r"German1.wav: audio is 8.71 s but the video range is 5.00 s"):
         render_clip(may_dataset.root, may_model, may_video, samples / "dub_audio" / "German1.wav", tmp_path / "x.mov")

@@ -26,6 +26,7 @@ from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..dataset.store import ActorDataset, load_dataset
 from ..errors import S2LError
 from ..face.geometry import rotation_matrices
+from ..face.landmark_sets import mouth_aperture
 from ..face.track import FaceHint, lost_ranges
 from ..media import FrameRange, iter_frames, load_audio, parse_range, probe_video
 from ..model.sync import SYNC_FRAMES, SyncExpert, sync_windows
@@ -85,6 +86,7 @@ class ActorRenderer:
         self.model, self.meta = load_model(self.model_folder, self.data.depth0)
         self.model.eval()
         self.expert = _load_expert(self.model_folder)
+        self.resting_mel = resting_window(self.dataset, self.data)
         self._digests = DigestCache(self.model_folder / "digests.json")
         self._identity = IdentityCheck(self.dataset, self.model_folder / "identity.json")
 
@@ -153,7 +155,7 @@ class ActorRenderer:
                              f"on {capped} frames")
             pose_report = {"yaw_deg": config.pose.yaw_deg, "pitch_deg": config.pose.pitch_deg,
                            "from": config.pose_from, "capped_frames": capped, "hole_share": 0.0}
-        mel, silent = _drive(samples, times, data, config, kept, None if speech is None else speech[:kept])
+        mel, silent = _drive(samples, times, self.resting_mel, config, kept, None if speech is None else speech[:kept])
 
         target.parent.mkdir(parents=True, exist_ok=True)
         audio_track = target.with_name(f".{target.stem}.audio.wav")
@@ -297,7 +299,7 @@ def _fit_audio(samples: np.ndarray, video_s: float, times: np.ndarray, policy: s
     return np.pad(samples, (0, max(0, int(round(end_s * 16000)) - len(samples))))[: int(round(end_s * 16000))], kept
 
 
-def _drive(samples: np.ndarray, times: np.ndarray, data: TrainingData, config: RenderConfig, kept: int,
+def _drive(samples: np.ndarray, times: np.ndarray, resting_mel: torch.Tensor, config: RenderConfig, kept: int,
            speech: np.ndarray | None = None):
     """Per-frame mel windows of the new audio; silent frames get the actor's resting audio."""
     features = AudioFeatureConfig()
@@ -306,10 +308,36 @@ def _drive(samples: np.ndarray, times: np.ndarray, data: TrainingData, config: R
         speech = speech_flags(times[:kept], speech_segments(samples, features.sample_rate, VadConfig()))
     silent = ~np.asarray(speech, bool)
     if config.silence_closes_mouth and silent.any():
-        quiet = data.train_index[~data.speech[data.train_index]] if (~data.speech[data.train_index]).any() else data.train_index
-        rest = quiet[torch.argmin(data.mel[quiet].mean(dim=(1, 2)))]
-        mel[torch.from_numpy(silent)] = data.mel[rest]
+        mel[torch.from_numpy(silent)] = resting_mel
     return mel, silent
+
+
+def resting_window(dataset: ActorDataset, data: TrainingData) -> torch.Tensor:
+    """One of the actor's own audio windows, heard while the mouth was closed: what silence sounds like to the model.
+
+    A dub's silence is often digital silence, far quieter than any room tone the model heard, and
+    on the sample anchor it opened the mouth. The quietest window was no answer: it lay at the
+    clip's start, padded with silence while the anchor's mouth was open mid-sentence (aperture
+    0.066, against 0.036 at rest). So: training frames away from the clip's edges, in the most
+    closed quarter of the prepared mouths; of those, the ones the VAD found silent (all of them if
+    none is), and of those the one of median loudness.
+    """
+    g = dataset.geometry
+    clip = g["clip_index"]
+    first = np.searchsorted(clip, clip)  # frames are stored clip after clip
+    last = np.searchsorted(clip, clip, side="right") - 1
+    margin = int(np.ceil(0.5 * data.mel.shape[1] * AudioFeatureConfig().hop_s / np.median(g["frame_duration_s"]))) + 1
+    position = np.arange(len(clip))
+    inner = torch.from_numpy((position - first >= margin) & (last - position >= margin))
+    candidates = data.train_index[inner[data.train_index]]
+    if not len(candidates):
+        candidates = data.train_index
+    aperture = torch.from_numpy(mouth_aperture(g["landmarks"][candidates.numpy()]).astype(np.float32))
+    closed = candidates[aperture <= torch.quantile(aperture, 0.25)]
+    silent = closed[~data.speech[closed]]
+    closed = silent if len(silent) else closed
+    loudness = data.mel[closed].mean(dim=(1, 2))
+    return data.mel[closed[torch.argsort(loudness)[len(closed) // 2]]]
 
 
 @torch.no_grad()

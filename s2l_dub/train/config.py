@@ -48,6 +48,11 @@ class TrainConfig:
     spoken by another voice: trained on the actor's alone, the anchor's model read the same words
     3 semitones lower as a wide-open mouth (27.8 dB, LMD 4.27 px, open in silence); with the copies
     it scored 31.3 dB and 3.19 px, for 0.26 dB less in the actor's own voice (BENCHMARKS.md)."""
+    expert_voices: bool = True
+    """The sync expert learns from the same copies, one window at a time. Trained on the actor's voice
+    alone it read sync 3 semitones lower about as well as chance allows (14.8 % top-1 among 16
+    against 33.0 % in the actor's own), so its loss steered a dub's lips, and the render's sync
+    scores judged them, by a voice it could not hear (BENCHMARKS.md)."""
     seed: int = 0
 
 
@@ -101,4 +106,6 @@ def train_config_from_dict(d: dict) -> TrainConfig:
     from .evaluate import model_config_from_dict
 
     variants = tuple(tuple(float(v) for v in variant) for variant in d.get("voice_variants", ()))
-    return TrainConfig(**{**d, "model": model_config_from_dict(d["model"]), "voice_variants": variants})
+    # Run configs and job specs written before a setting existed trained without it.
+    return TrainConfig(**{**d, "model": model_config_from_dict(d["model"]), "voice_variants": variants,
+                          "expert_voices": bool(d.get("expert_voices", False))})

@@ -43,7 +43,8 @@ def dataset_key(dataset: ActorDataset) -> str:
 
 
 KEY_NEUTRAL_SETTINGS: dict[tuple[str, ...], dict[str, object]] = {
-    (): {"validation_share": 0.0, "validation_min_gain": 0.0, "weight_average": 0.0, "voice_variants": ()},
+    (): {"validation_share": 0.0, "validation_min_gain": 0.0, "weight_average": 0.0, "voice_variants": (),
+         "expert_voices": False},
     ("model",): {"warp_interpolation": "bilinear", "blend_truth_share": 0.0, "blend_reach": "window"},
     ("model", "lips"): {"audio_noise": 0.0, "audio_freq_mask": 0, "audio_dropout": 0.0},
 }
@@ -78,8 +79,14 @@ def expert_key(dataset_manifest: dict, config: TrainConfig, expert_footage: tupl
     settings = (config.expert_steps, config.expert_batch, config.expert_learning_rate, config.held_out_share, config.seed)
     if config.validation_share:  # it learns from the training frames only, which the slice shortens
         settings = (*settings, ("validation share", config.validation_share))
+    if _expert_hears_copies(config):
+        settings = (*settings, ("voices", config.voice_variants))
     parts = ["expert", stable_key(dataset_manifest["stages"]), settings, __version__, checkpoint.MODEL_FORMAT]
     return stable_key(*parts, *_footage_part(expert_footage))
+
+
+def _expert_hears_copies(config: TrainConfig) -> bool:
+    return config.expert_voices and bool(config.voice_variants)
 
 
 def _footage_part(expert_footage: tuple[str, ...]) -> list:
@@ -270,10 +277,19 @@ class _ExpertSource:
     mel: torch.Tensor
     lips: torch.Tensor
     centres: torch.Tensor
+    voices: torch.Tensor | None = None
+    """(1 + V, N, steps, bins): ``mel`` and its copies in other voices, or None."""
+
+    def audio(self, centres: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """The audio windows at ``centres``, each in a voice drawn at random when there are copies."""
+        if self.voices is None:  # no draw, so runs without copies take the batches they always took
+            return self.mel[centres]
+        return self.voices[torch.randint(len(self.voices), (len(centres),), generator=rng), centres]
 
 
 def _expert_sources(data: TrainingData, extras: list[ActorDataset], config: TrainConfig) -> list[_ExpertSource]:
-    sources = [_ExpertSource(data.mel, sync_targets(data), _window_centres(data, data.train_index))]
+    voices = data.voices if _expert_hears_copies(config) else None
+    sources = [_ExpertSource(data.mel, sync_targets(data), _window_centres(data, data.train_index), voices)]
     for extra in extras:
         extra_data = build_training_data(extra, config.held_out_share, config.model.lips.audio_context)
         every_frame = torch.arange(len(extra_data.mel))
@@ -306,7 +322,7 @@ def _sync_expert(data: TrainingData, extras: list[ActorDataset], target: Path, c
             # Without extra footage no draw is made, so the batches are those of earlier versions.
             source = sources[int(torch.multinomial(share, 1, generator=rng))] if extras else sources[0]
             centre = source.centres[torch.randint(len(source.centres), (config.expert_batch,), generator=rng)]
-            loss = contrastive_sync_loss(expert.embed_audio(source.mel[centre]),
+            loss = contrastive_sync_loss(expert.embed_audio(source.audio(centre, rng)),
                                          expert.embed_lips(sync_windows(source.lips, centre)))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
