@@ -35,7 +35,7 @@ from s2l_dub.dataset.prepare import ClipInput, prepare_actor
 from s2l_dub.media.audio_io import load_audio
 from s2l_dub.render.engine import RenderConfig, _drive, resting_window
 from s2l_dub.train.data import build_training_data
-from s2l_dub.train.evaluate import _landmark_metrics, load_model
+from s2l_dub.train.evaluate import _landmark_metrics, load_model, paste_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 LAGS = range(-3, 4)
@@ -60,15 +60,10 @@ def best_lag_correlation(aperture: np.ndarray, loudness: np.ndarray) -> tuple[fl
 @torch.no_grad()
 def mouth_apertures(dataset, data, model, index: torch.Tensor) -> np.ndarray:
     """The rendered mouth's aperture on frames ``index``, driven by ``data.mel``."""
-    win_h, win_w = data.window_hw
     full = []
     for chunk in index.split(8):
         batch = data.batch(chunk)
-        output = model.render_window(data, batch)[0]
-        crops = batch["crops"].clone()
-        for i, (x, y) in enumerate(batch["window_origins"].tolist()):
-            crops[i, :, y:y + win_h, x:x + win_w] = output[i]
-        full.append(crops)
+        full.append(paste_windows(batch, model.render_window(data, batch)[0], data.window_hw))
     full = torch.cat(full)
     return _landmark_metrics(dataset, data, index, full, full)[1]
 

@@ -86,7 +86,6 @@ def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None =
         raise S2LError(f"{dataset_root}: no held-out frames to evaluate")
     progress.start("evaluating", len(held))
     outputs, truths, psnr, ssims, full_out, full_truth = [], [], [], [], [], []
-    win_h, win_w = data.window_hw
     for start in range(0, len(held), batch_size):
         index = held[start:start + batch_size]
         batch = data.batch(index)
@@ -95,10 +94,7 @@ def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None =
         ssims.extend(ssim(output, truth, reduce=False).tolist())
         outputs.append(output)
         truths.append(truth)
-        crops = batch["crops"].clone()
-        for i, (x, y) in enumerate(batch["window_origins"].tolist()):
-            crops[i, :, y:y + win_h, x:x + win_w] = output[i]
-        full_out.append(crops)
+        full_out.append(paste_windows(batch, output, data.window_hw))
         full_truth.append(batch["crops"])
         progress.advance(len(index))
     outputs, truths = torch.cat(outputs), torch.cat(truths)
@@ -134,6 +130,15 @@ def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None =
         progress.start("side-by-side video", None)
         _side_by_side(out_dir / "side_by_side.mp4", dataset, data, held, truths, outputs)
     return metrics
+
+
+def paste_windows(batch: dict, windows: torch.Tensor, window_hw: tuple[int, int]) -> torch.Tensor:
+    """The batch's crops with each frame's mouth window replaced by ``windows``."""
+    win_h, win_w = window_hw
+    crops = batch["crops"].clone()
+    for i, (x, y) in enumerate(batch["window_origins"].tolist()):
+        crops[i, :, y:y + win_h, x:x + win_w] = windows[i]
+    return crops
 
 
 def _landmark_metrics(dataset, data, held, full_out, full_truth):
