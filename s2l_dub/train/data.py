@@ -169,17 +169,22 @@ def voice_windows(dataset: ActorDataset, variants: tuple[tuple[float, float], ..
     Each frame's window in a copy is read where that frame's moment sounds in it, so it holds the
     same speech as the prepared window, in another voice or at another pace.
     """
-    config = AudioFeatureConfig(**dataset.manifest["config"]["audio"])
     own = torch.from_numpy(dataset.mel_windows().astype(np.float32))
-    copies = []
-    for speed, semitones in variants:
-        windows = []
-        for audio in dataset.audio:
-            samples = in_another_voice(audio["samples"], config.sample_rate, speed, semitones)
-            times = (audio["frame_times_s"] - float(audio["samples_start_s"])) / speed
-            windows.append(windows_at(log_mel(samples, config), times, config))
-        copies.append(torch.from_numpy(np.concatenate(windows)))
-    return torch.stack([own, *copies])
+    return torch.stack([own, *(copy_windows(dataset, speed, semitones, log_mel) for speed, semitones in variants)])
+
+
+def copy_windows(dataset: ActorDataset, speed: float, semitones: float, features) -> torch.Tensor:
+    """(N, steps, dims): windows of ``features(samples, config)`` (steps on the mel hop) of a copy of the audio.
+
+    Each frame's window is read where that frame's moment sounds in the copy.
+    """
+    config = AudioFeatureConfig(**dataset.manifest["config"]["audio"])
+    windows = []
+    for audio in dataset.audio:
+        samples = in_another_voice(audio["samples"], config.sample_rate, speed, semitones)
+        times = (audio["frame_times_s"] - float(audio["samples_start_s"])) / speed
+        windows.append(windows_at(features(samples, config), times, config))
+    return torch.from_numpy(np.concatenate(windows))
 
 
 def speech_seconds(dataset: ActorDataset, index: torch.Tensor) -> float:
