@@ -14,7 +14,8 @@ audio embedding of a trained sync expert (``--expert``; probes only: the product
 generator reads log-mel). ``phones`` variants read the phones PocketSphinx's English
 recogniser hears (one-hot per 10 ms; ``pip install -e '.[bench]'``), alone or beside log-mel:
 an offline stand-in for the DeepSpeech posteriors the paper's code reads. ``mel_noise``,
-``mel_freq_mask``, ``mel_dropout`` and ``mel_small_code`` try the generator's regularisers (LipModelConfig, training only).
+``mel_freq_mask``, ``mel_dropout`` and ``mel_small_code`` try the generator's regularisers
+(LipModelConfig, training only).
 
 ``--footage-share`` trains each variant again on a share of the training frames (whole
 blocks of 2 s spread over the same span of time; the held-out test is unchanged): how
@@ -156,6 +157,13 @@ def thin_footage(index: torch.Tensor, share: float, block: int = 50) -> torch.Te
     return index[keep]
 
 
+@torch.no_grad()
+def true_lips(data) -> torch.Tensor:
+    """Every frame's ground-truth lips warped O2C into the canonical lip box, with the prepared depth."""
+    return torch.cat([canonical_lips(data, data.batch(i)["crops"], i, data.depth0, WARPS)[0]
+                      for i in torch.arange(len(data.mel)).split(64)])
+
+
 def lip_box_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
     return float(psnr(a, b, mask).mean())
 
@@ -245,9 +253,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset = load_dataset(args.work / "actors" / args.actor / "dataset")
     data = build_training_data(dataset)
-    with torch.no_grad():
-        truth = torch.cat([canonical_lips(data, data.batch(i)["crops"], i, data.depth0, WARPS)[0]
-                           for i in torch.arange(len(data.mel)).split(64)])
+    truth = true_lips(data)
     mask = data.lip_mask[None, None]
     mean = truth[data.train_index].mean(0, keepdim=True).expand(len(data.held_out_index), -1, -1, -1)
     print(f"{args.actor}: lip box {data.lip_box[2]}x{data.lip_box[3]}, held-out frames {len(data.held_out_index)}; "

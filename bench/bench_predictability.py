@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from bench_ceiling import psnr
-from bench_generator import WARPS, lip_box_psnr, phone_windows, thin_footage, whisper_windows
+from bench_generator import lip_box_psnr, phone_windows, thin_footage, true_lips, whisper_windows
 from s2l_dub.dataset.store import load_dataset
-from s2l_dub.train.data import build_training_data, canonical_lips
+from s2l_dub.train.data import build_training_data
 
 NEIGHBOURS = (1, 8, 32, 128)
 
@@ -82,8 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset = load_dataset(args.work / "actors" / args.actor / "dataset")
     data = build_training_data(dataset)
-    truth = torch.cat([canonical_lips(data, data.batch(i)["crops"], i, data.depth0, WARPS)[0]
-                       for i in torch.arange(len(data.mel)).split(64)])
+    truth = true_lips(data)
     mask = data.lip_mask[None, None]
     train, held = data.train_index, data.held_out_index
     held_truth = truth[held]
