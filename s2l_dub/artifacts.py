@@ -12,6 +12,8 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,16 +25,108 @@ from .errors import ArtifactVersionError, S2LError
 _HASH_CHUNK = 1 << 20
 
 
+TEMP_MARK = ".tmp"
+"""Every temporary s2l-dub writes is named ``.NAME.pPID.*.tmp*`` beside its target, so a later run can
+tell the leftovers of a killed process from the files of one still writing."""
+_TEMP_PID = re.compile(r"\.p(\d+)\.")
+
+
+def safe_name(value: object, what: str) -> str:
+    """``value`` if it can name a file or folder of ours by itself: no path, nothing hidden, printable.
+
+    Actor names and language tags become folder and file names; ``../x`` or ``a/b`` would write
+    outside the folder the user named.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise S2LError(f"{what} {value!r}: must be a non-empty name")
+    if any(sep in value for sep in ("/", "\\", os.sep)) or value in (".", "..") or value.startswith(".") \
+            or not value.isprintable() or value != value.strip():
+        raise S2LError(f"{what} {value!r}: must be a plain name (no path separators, no leading dot "
+                       "or spaces, printable characters only)")
+    return value
+
+
+def refuse_overwrite(target: Path, inputs: list[tuple[str, Path | None]]) -> None:
+    """Raise if writing ``target`` would replace one of the ``(role, path)`` inputs."""
+    target = Path(target).resolve()
+    for role, path in inputs:
+        if path is not None and Path(path).resolve() == target:
+            raise S2LError(f"{target}: refusing to overwrite {role}; choose another output")
+
+
+def user_file_mode() -> int:
+    """The mode a plain ``open`` would give a new file under the user's umask (0o666 minus the mask)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    # Without /proc the umask can only be read by setting it; put it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temp_name(target: Path, tag: str = "") -> Path:
+    """A temporary path beside ``target`` that names this process (see ``sweep_temporaries``)."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.p{os.getpid()}.{tag}{TEMP_MARK}{target.suffix}")
+
+
+def sweep_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporaries that killed s2l-dub processes left in ``folder`` (not recursive).
+
+    A temporary whose process still runs is left alone: a batch or a second job may be writing it.
+    """
+    removed: list[Path] = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for path in folder.glob(f".*{TEMP_MARK}*"):
+        found = _TEMP_PID.search(path.name)
+        if found is None or _process_alive(int(found.group(1))):
+            continue
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` on success."""
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
+
+    The file ends with the mode the user's umask gives new files: mkstemp's 0600 would hide
+    outputs from the editing application and other users on shared storage.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.p{os.getpid()}.", suffix=TEMP_MARK + target.suffix,
+                               dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, user_file_mode())
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -100,20 +194,30 @@ def file_digest(path: Path) -> str:
 class DigestCache:
     """Remembers file digests by (path, size, mtime) so unchanged media is hashed once."""
 
-    def __init__(self, store: Path):
+    def __init__(self, store: Path, persist: bool = True):
+        """``persist=False`` keeps new digests in memory only (dry runs write nothing)."""
         self.store = Path(store)
-        self._entries: dict[str, dict[str, Any]] = read_json(self.store) if self.store.exists() else {}
+        self.persist = persist
+        self._entries: dict[str, dict[str, Any]] = {}
+        if self.store.exists():
+            try:
+                entries = read_json(self.store)
+            except (S2LError, OSError):
+                entries = {}  # a cache, not a record: a damaged one is rebuilt
+            self._entries = entries if isinstance(entries, dict) else {}
 
     def digest(self, path: Path) -> str:
         path = Path(path).resolve()
         st = path.stat()
         key = str(path)
         entry = self._entries.get(key)
-        if entry and entry["size"] == st.st_size and entry["mtime_ns"] == st.st_mtime_ns:
+        if isinstance(entry, dict) and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns \
+                and isinstance(entry.get("digest"), str):
             return entry["digest"]
         value = file_digest(path)
         self._entries[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "digest": value}
-        write_json(self.store, self._entries)
+        if self.persist:
+            write_json(self.store, self._entries)
         return value
 
 

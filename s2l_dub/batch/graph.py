@@ -54,14 +54,14 @@ class JobSpec:
     def train_config(self):
         return train_config_from_dict(self.train) if self.train else budget(self.quality)
 
-    def plan(self, progress: Progress | None = None):
+    def plan(self, progress: Progress | None = None, dry_run: bool = False):
         from ..timeline.job import DubConfig, plan_dub
 
         config = DubConfig(lang=self.lang, budget=self.quality, audio_offset_s=self.audio_offset, codec=self.codec,
                            actor_prefix=f"{self.project}.", train=self.train_config() if self.train else None)
         return plan_dub(Path(self.timeline), Path(self.stem), config, Path(self.output), Path(self.work),
                         Path(self.subtitles) if self.subtitles else None, Path(self.actors) if self.actors else None,
-                        self.edl_rate, progress)
+                        self.edl_rate, progress, dry_run=dry_run)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,14 +75,15 @@ class Task:
     """Tasks that must finish first, whatever their outcome."""
 
 
-def build_graph(specs: list[JobSpec], progress: Progress | None = None) -> tuple[list[Task], dict[str, str], dict]:
+def build_graph(specs: list[JobSpec], progress: Progress | None = None,
+                dry_run: bool = False) -> tuple[list[Task], dict[str, str], dict]:
     """Tasks in an order that respects their dependencies, the jobs that could not be planned,
     and the plans made on the way (a task cache, so tasks run in this process do not plan again)."""
     progress = progress or NullProgress()
     planned, failed = [], {}
     for spec in specs:
         try:
-            planned.append((spec, spec.plan(progress)))
+            planned.append((spec, spec.plan(progress, dry_run)))
         except S2LError as e:
             failed[spec.key] = str(e)
             progress.log(f"{spec.key}: {e}")

@@ -9,11 +9,13 @@ every option.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 from pathlib import Path
 
 from ..errors import S2LError
+from ..timeline.io import ADAPTERS
 from ..train.config import BUDGETS
 
 LOUDNESS_TARGETS = {"ebu-r128": -23.0, "atsc-a85": -24.0}
@@ -65,9 +67,13 @@ class Recipe:
 def load_recipe(path: Path) -> Recipe:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecipeError(f"{path}: recipe not found") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: the recipe is not UTF-8 text") from None
+    except OSError as e:
+        raise RecipeError(f"{path}: cannot read the recipe ({e.strerror or e})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -99,8 +105,19 @@ def load_recipe(path: Path) -> Recipe:
         timeline = where.path(where.typed(entry, "timeline", str, None, key, required=True), base, roots,
                               f"{key}.timeline")
         actors = entry.get("actors")
+        rate = entry.get("rate")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                                 or not math.isfinite(rate) or rate <= 0):
+            where.fail(f"{key}.rate", f"{rate!r} must be a frame rate in frames per second (e.g. 25, 23.976)")
+        if rate is None and timeline.suffix.lower() == ".edl":
+            where.fail(f"{key}.rate", "is required for an EDL, which carries no frame rate (e.g. rate = 25)",
+                       at=key)
         projects.append(Project(name, timeline, where.path(actors, base, roots, f"{key}.actors") if actors else None,
-                                entry.get("rate")))
+                                rate))
+        written = base / output.format(project=name, lang="l", ext=timeline.suffix)
+        if written.suffix.lower() not in ADAPTERS:
+            where.fail("output", f"gives {written.name!r} for project {name!r}, not a timeline file; "
+                                 "end the layout with {ext} (the timeline's own format) or a timeline extension")
 
     languages = []
     for i, entry in enumerate(where.typed(data, "languages", list, None, required=True)):
@@ -117,12 +134,19 @@ def load_recipe(path: Path) -> Recipe:
             code,
             {p: where.path(v, base, roots, f"{key}.stems.{p}") for p, v in stems.items()},
             {p: where.path(v, base, roots, f"{key}.subtitles.{p}") for p, v in subtitles.items()},
-            float(entry.get("audio_offset", 0.0)),
+            _offset(where, entry, key),
         ))
     work = where.path(where.typed(data, "work", str, "work"), base, roots, "work")
     report = where.path(where.typed(data, "report", str, "out/report"), base, roots, "report")
     return Recipe(path.resolve(), where.typed(data, "name", str, path.stem), tuple(projects), tuple(languages),
                   quality, codec, output, work, loudness, report)
+
+
+def _offset(where: "_Locator", entry: dict, key: str) -> float:
+    value = entry.get("audio_offset", 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        where.fail(f"{key}.audio_offset", f"{value!r} must be a finite number of seconds")
+    return float(value)
 
 
 class _Locator:

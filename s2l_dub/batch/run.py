@@ -21,8 +21,11 @@ from .report import write_report
 STEM_RATE = 48000
 
 
-def job_specs(recipe: Recipe, train: dict | None = None, progress: Progress | None = None):
-    """One spec per (project, language) with a stem; the pairs without one, with the reason."""
+def job_specs(recipe: Recipe, train: dict | None = None, progress: Progress | None = None, dry_run: bool = False):
+    """One spec per (project, language) with a stem; the pairs without one, with the reason.
+
+    A dry run checks each stem but writes no normalised copy of it.
+    """
     progress = progress or NullProgress()
     specs, missing = [], {}
     for language in recipe.languages:
@@ -32,7 +35,13 @@ def job_specs(recipe: Recipe, train: dict | None = None, progress: Progress | No
             if stem is None:
                 missing[key] = f"no dub stem for {project.name} in {language.code}"
                 continue
-            if recipe.loudness:
+            if not Path(project.timeline).is_file():
+                missing[key] = f"{project.timeline}: timeline file not found"
+                continue
+            if not Path(stem).is_file():
+                missing[key] = f"{stem}: dub stem not found"
+                continue
+            if recipe.loudness and not dry_run:
                 try:
                     stem = normalised_stem(stem, LOUDNESS_TARGETS[recipe.loudness], recipe.work / "stems")
                 except S2LError as e:
@@ -73,8 +82,8 @@ def run_batch(recipe_path: Path, executor: str = "local", address: str | None = 
     progress = progress or NullProgress()
     started = time.monotonic()
     recipe = load_recipe(recipe_path)
-    specs, failed = job_specs(recipe, train, progress)
-    tasks, unplanned, plans = build_graph(specs, progress)
+    specs, failed = job_specs(recipe, train, progress, dry_run)
+    tasks, unplanned, plans = build_graph(specs, progress, dry_run)
     failed.update(unplanned)
     if dry_run:
         return {"recipe": str(recipe.path), "tasks": [dataclasses.asdict(t) for t in tasks], "failed": failed}

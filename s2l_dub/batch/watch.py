@@ -19,14 +19,16 @@ still be writing them.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import tomllib
 from pathlib import Path
 
-from ..artifacts import DigestCache, atomic_path, read_json, stable_key, write_json
+from ..artifacts import DigestCache, atomic_path, read_json, safe_name, stable_key, write_json
 from ..errors import S2LError
 from ..progress import NullProgress, Progress
 from ..timeline.io import ADAPTERS
+from ..train.config import BUDGETS
 
 SIDECAR_SUFFIX = ".s2l.toml"
 _KEYS = {"audio", "lang", "subtitles", "actors", "budget", "output", "audio_offset"}
@@ -69,7 +71,9 @@ def run_once(folder: Path, config: WatchConfig = WatchConfig(), progress: Progre
         done, failed = _done_path(timeline), _error_path(timeline)
         try:
             summary = runner(timeline, _read_sidecar(sidecar), progress)
-        except S2LError as e:
+        except Exception as e:  # one bad export must not stop the folder: record it and go on
+            if not isinstance(e, S2LError):
+                e = S2LError(f"{timeline}: internal error ({type(e).__name__}: {e}); please report it")
             message = f"s2l-dub: error: {e}"
             with atomic_path(failed) as tmp:
                 tmp.write_text(message + "\n")
@@ -92,18 +96,47 @@ def watch(folder: Path, config: WatchConfig = WatchConfig(), progress: Progress 
 
 
 def _read_sidecar(path: Path) -> dict:
+    """The sidecar's settings, checked; its paths resolved inside the watched folder.
+
+    The folder is the sidecar's whole world, as a recipe's allowed roots are a recipe's:
+    a sidecar dropped into a shared folder must not read or write anywhere else.
+    """
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise S2LError(f"{path}: not valid TOML ({e})") from e
+    except UnicodeDecodeError:
+        raise S2LError(f"{path}: not UTF-8 text") from None
+    except OSError as e:
+        raise S2LError(f"{path}: cannot read ({e.strerror or e})") from None
     unknown = set(data) - _KEYS
     if unknown:
         raise S2LError(f"{path}: unknown key(s) {sorted(unknown)}; use {sorted(_KEYS)}")
     if "audio" not in data:
         raise S2LError(f"{path}: 'audio' (the dub stem) is required")
+    for key in ("audio", "subtitles", "actors", "output", "lang", "budget"):
+        if key in data and not isinstance(data[key], str):
+            raise S2LError(f"{path}: {key} = {data[key]!r}: must be a string")
+    folder = path.parent.resolve()
     for key in ("audio", "subtitles", "actors", "output"):
         if key in data:
-            data[key] = path.parent / data[key]
+            resolved = (folder / data[key]).resolve()
+            if resolved.parent != folder and folder not in resolved.parents:
+                raise S2LError(f"{path}: {key} = {data[key]!r} lies outside the watched folder {folder}")
+            data[key] = resolved
+    if "lang" in data:
+        safe_name(data["lang"], f"{path}: lang")
+    if "budget" in data and data["budget"] not in BUDGETS:
+        raise S2LError(f"{path}: budget = {data['budget']!r}: choose one of {sorted(BUDGETS)}")
+    if "audio_offset" in data:
+        value = data["audio_offset"]
+        try:
+            seconds = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not math.isfinite(seconds):
+            raise S2LError(f"{path}: audio_offset = {value!r}: give a finite number of seconds")
+        data["audio_offset"] = seconds
     return data
 
 
@@ -129,7 +162,11 @@ def _job_key(timeline: Path, sidecar: Path, digests: DigestCache) -> str:
 
 def _finished_key(timeline: Path) -> str | None:
     done = _done_path(timeline)
-    return read_json(done).get("key") if done.exists() else None
+    try:
+        record = read_json(done) if done.exists() else {}
+    except (S2LError, OSError):
+        return None  # damaged: run the export again
+    return record.get("key") if isinstance(record, dict) else None
 
 
 def _done_path(timeline: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -58,8 +59,11 @@ def dub_command(console, timeline, audio, subtitles, lang, actors_file, output, 
         asr = AsrConfig(backend=asr_backend, model=asr_model, language=language)
     config = DubConfig(lang=lang, budget=budget, steps=steps, audio_offset_s=offset_s, codec=codec, asr=asr)
     with RichProgress(console) as progress:
-        plan = plan_dub(timeline, audio, config, output, work, subtitles, actors_file, edl_rate, progress)
+        plan = plan_dub(timeline, audio, config, output, work, subtitles, actors_file, edl_rate, progress,
+                        dry_run=dry_run, strict=False)
     _print_plan(console, plan)
+    if plan.problems:
+        raise S2LError(plan.problems[0])
     if dry_run:
         return
     if not plan.segments:
@@ -87,9 +91,12 @@ def sample_project_command(console, samples, output, rate):
 def _offset_seconds(text: str, timeline_path: Path, edl_rate: float | None) -> float:
     if ":" not in text:
         try:
-            return float(text)
+            seconds = float(text)
         except ValueError:
             raise S2LError(f"--audio-offset {text!r}: give seconds or a timecode HH:MM:SS:FF") from None
+        if not math.isfinite(seconds):
+            raise S2LError(f"--audio-offset {text!r}: give a finite number of seconds or a timecode HH:MM:SS:FF")
+        return seconds
     from ..timeline.io import read_timeline
 
     timeline = read_timeline(timeline_path, edl_rate)
@@ -166,6 +173,9 @@ def batch_command(console, recipe, executor, address, dry_run):
             console.print(f"{task['id']}")
         for job, error in report["failed"].items():
             console.print(f"[red]cannot run[/] {job}: {error}")
+        if report["failed"]:
+            job, error = next(iter(report["failed"].items()))
+            raise S2LError(f"{recipe}: {len(report['failed'])} job(s) cannot run; {job}: {error}")
         return
     for job in report["jobs"]:
         state = "done" if job["ok"] else "[red]failed[/]"

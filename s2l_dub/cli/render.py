@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..artifacts import refuse_overwrite
 from ..dataset.prepare import dataset_dir
 from ..render.encode import EncodeSettings
 from ..render.engine import FIT_POLICIES, RenderConfig, render_clip
@@ -41,6 +42,9 @@ def render_command(console, actor, video, audio, range_text, codec, crf, fit, fa
     config = RenderConfig(encode=EncodeSettings(codec=codec, crf=crf), fit=fit, face=face,
                           pose=PoseConfig(yaw_deg=yaw, pitch_deg=pitch, max_change_deg=max_pose_change),
                           pose_from=None if pose_from is None else str(pose_from))
+    # Before the actor loads: a mistyped -o must not cost a model load, let alone replace the dub.
+    refuse_overwrite(output, [("the source clip", video), ("the dub audio", audio), ("the pose clip", pose_from)])
+    config.encode.validate(output)
     with RichProgress(console) as progress:
         sidecar = render_clip(dataset_dir(out, actor), model_dir(out, actor), video, audio, output, config, range_text,
                               progress)

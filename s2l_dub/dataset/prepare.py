@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..artifacts import DigestCache, NpyStreamWriter, atomic_path, load_arrays, read_json, save_arrays, stable_key, write_json
+from ..artifacts import DigestCache, NpyStreamWriter, atomic_path, load_arrays, read_json, safe_name, save_arrays, stable_key, write_json
 from ..audio.features import AudioFeatureConfig, log_mel, windows_at
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..errors import ClipTooShortError, FaceLostError, NoAudioError, NoFaceError
@@ -57,7 +57,7 @@ class ClipInput:
 
 
 def dataset_dir(out: Path, actor: str) -> Path:
-    return Path(out) / "actors" / actor / "dataset"
+    return Path(out) / "actors" / safe_name(actor, "actor") / "dataset"
 
 
 def prepare_actor(clips: list[ClipInput], actor: str, out: Path, config: PrepareConfig = PrepareConfig(),

@@ -50,7 +50,26 @@ def load_dataset(root: Path) -> ActorDataset:
     if not manifest_path.exists():
         raise S2LError(f"{root}: no prepared dataset here (run `s2l-dub prepare` first)")
     manifest = read_json(manifest_path)
+    if not isinstance(manifest, dict):
+        raise S2LError(f"{manifest_path}: not a dataset manifest; re-run `s2l-dub prepare`")
     check_format(manifest, DATASET_FORMAT, manifest_path)
-    geometry = load_arrays(root / GEOMETRY)
-    audio = [load_arrays(root / clip["audio_file"]) for clip in manifest["clips"]]
+    clips = manifest.get("clips")
+    if not isinstance(clips, list) or not clips or not all(isinstance(c, dict) for c in clips):
+        raise S2LError(f"{manifest_path}: damaged manifest (no clips); re-run `s2l-dub prepare`")
+    try:
+        geometry = load_arrays(root / GEOMETRY)
+        audio = [load_arrays(dataset_file(root, clip.get("audio_file"), manifest_path)) for clip in clips]
+    except S2LError:
+        raise
+    except Exception as e:  # numpy and zipfile raise many types for a damaged .npz
+        raise S2LError(f"{root}: damaged dataset ({type(e).__name__}: {str(e)[:120]}); "
+                       "re-run `s2l-dub prepare`") from e
     return ActorDataset(root=root, manifest=manifest, geometry=geometry, audio=audio)
+
+
+def dataset_file(root: Path, name: object, manifest_path: Path) -> Path:
+    """A file the manifest names, which must be a plain name inside the dataset folder."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
+        raise S2LError(f"{manifest_path}: names the file {name!r}, which is not inside the dataset; "
+                       "re-run `s2l-dub prepare`")
+    return Path(root) / name

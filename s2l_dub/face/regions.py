@@ -77,3 +77,35 @@ def choose_canonical(rvecs: np.ndarray, landmarks: np.ndarray, valid: np.ndarray
     return int(idx[np.argmin(angle + 30.0 * aperture)])
 
 
+
+
+TIGHT_MOUTH_GROWTH = 0.25
+"""The tight mouth box is the bounding box of the mouth landmarks (48-67) grown by this share
+of its width and height: where a viewer looks, with lips, teeth and little skin."""
+
+
+def tight_mouth_box(landmarks: np.ndarray, growth: float = TIGHT_MOUTH_GROWTH) -> np.ndarray:
+    """(x0, y0, x1, y1) of the mouth landmarks' box grown by ``growth`` about its centre."""
+    mouth = np.asarray(landmarks, np.float64)[48:68]
+    lo, hi = mouth.min(0), mouth.max(0)
+    centre, half = (lo + hi) / 2, (hi - lo) * (1 + growth) / 2
+    return np.concatenate([centre - half, centre + half])
+
+
+def patch_in_source_pixels(image: np.ndarray, box_source: np.ndarray, origin: np.ndarray,
+                           scale: float) -> np.ndarray:
+    """The part of a lower-face crop under a source-pixel box, resampled to source pixels.
+
+    ``origin`` is the crop's top-left corner in the source frame and ``scale`` crop pixels per
+    source pixel; metrics on the patch then count the pixels the viewer has, not the crop's.
+    """
+    import cv2
+
+    x0, y0, x1, y1 = (np.asarray(box_source, np.float64) - np.tile(origin, 2)) * scale
+    height, width = image.shape[:2]
+    x0, y0 = int(np.clip(np.floor(x0), 0, width - 1)), int(np.clip(np.floor(y0), 0, height - 1))
+    x1, y1 = int(np.clip(np.ceil(x1), x0 + 1, width)), int(np.clip(np.ceil(y1), y0 + 1, height))
+    patch = image[y0:y1, x0:x1]
+    size = (max(1, round((x1 - x0) / scale)), max(1, round((y1 - y0) / scale)))
+    interpolation = cv2.INTER_AREA if scale > 1 else cv2.INTER_CUBIC
+    return cv2.resize(patch, size, interpolation=interpolation)

@@ -36,3 +36,23 @@ def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
     if samples.size == 0:
         raise NoAudioError(f"{path}: audio stream is empty")
     return samples
+
+
+def cut_audio(path: Path, start_s: float, duration_s: float, target: Path) -> Path:
+    """``duration_s`` of ``path``'s first audio stream from ``start_s``, at its own rate and channels.
+
+    Where the stretch begins before the file or runs past its end, silence fills it, so the
+    result lasts exactly ``duration_s``. Written as 32-bit float WAV: the dub's samples pass to
+    the rendered clip untouched (a 48 kHz 6-channel stem stays 48 kHz and 6 channels).
+    """
+    lead_ms = max(0.0, -start_s) * 1000
+    filters = [f"atrim=start={max(0.0, start_s):.6f}", "asetpts=PTS-STARTPTS"]
+    if lead_ms > 0:
+        filters.append(f"adelay=delays={lead_ms:.3f}:all=1")
+    filters += [f"apad=whole_dur={duration_s:.6f}", f"atrim=duration={duration_s:.6f}"]
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-map", "0:a:0", "-af", ",".join(filters),
+           "-c:a", "pcm_f32le", "-f", "wav", str(target)]
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        raise MediaDecodeError(f"{path}: could not cut the dub audio ({ffmpeg_complaint(proc.stderr)})")
+    return Path(target)

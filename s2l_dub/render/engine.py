@@ -20,7 +20,7 @@ import soundfile as sf
 import torch
 
 from .. import __version__
-from ..artifacts import DigestCache, atomic_path, write_json
+from ..artifacts import DigestCache, atomic_path, refuse_overwrite, sweep_temporaries, temp_name, write_json
 from ..audio.features import AudioFeatureConfig, log_mel, windows_at
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..dataset.store import ActorDataset, load_dataset
@@ -29,6 +29,7 @@ from ..face.geometry import rotation_matrices
 from ..face.landmark_sets import mouth_aperture
 from ..face.track import FaceHint, lost_ranges
 from ..media import FrameRange, iter_frames, load_audio, parse_range, probe_video
+from ..media.audio_io import cut_audio
 from ..model.sync import SYNC_FRAMES, SyncExpert, sync_windows
 from ..progress import NullProgress, Progress
 from ..train import checkpoint
@@ -114,12 +115,14 @@ class ActorRenderer:
 
     def render(self, video: Path, audio: Path | np.ndarray, target: Path, config: RenderConfig = RenderConfig(),
                range_text: str | None = None, progress: Progress | None = None,
-               speech: np.ndarray | None = None) -> dict:
+               speech: np.ndarray | None = None, audio_source: tuple[Path, float] | None = None) -> dict:
         """Render ``video`` (or its ``range_text``) speaking ``audio``: a file, or 16 kHz mono samples.
 
         ``speech`` (per frame) overrides speech detection on ``audio``: a caller cutting a
         segment from a longer stem knows better, since detection on a second of speech
         cut out of its context can miss it all and close the mouth while it talks.
+        ``audio_source`` (file, start in seconds) is the file the samples were cut from: the
+        clip's sound is taken from it at its own rate and channels, not the 16 kHz analysis copy.
         """
         progress = progress or NullProgress()
         started = time.monotonic()
@@ -127,8 +130,9 @@ class ActorRenderer:
             raise S2LError(f"--fit {config.fit!r}: choose one of {', '.join(FIT_POLICIES)}")
         target = Path(target)
         config.encode.validate(target)
-        if target.resolve() == Path(video).resolve():
-            raise S2LError(f"{target}: refusing to overwrite the source clip")
+        refuse_overwrite(target, [("the source clip", Path(video)),
+                                  ("the dub audio", None if isinstance(audio, np.ndarray) else Path(audio)),
+                                  ("the pose clip", Path(config.pose_from) if config.pose_from else None)])
         info = probe_video(video)
         if info.is_variable_rate:
             raise S2LError(f"{video}: variable frame rate; conform it to a constant rate before rendering")
@@ -158,8 +162,15 @@ class ActorRenderer:
         mel, silent = _drive(samples, times, self.resting_mel, config, kept, None if speech is None else speech[:kept])
 
         target.parent.mkdir(parents=True, exist_ok=True)
-        audio_track = target.with_name(f".{target.stem}.audio.wav")
-        sf.write(audio_track, samples, 16000, subtype="PCM_16")
+        sweep_temporaries(target.parent)
+        audio_track = temp_name(target.with_suffix(".wav"), "audio")
+        track_s = float(np.sum(info.frame_durations_s[frames.start:frames.start + kept]))
+        if audio_source is None and not isinstance(audio, np.ndarray):
+            audio_source = (Path(audio), 0.0)
+        if audio_source is not None:
+            cut_audio(audio_source[0], audio_source[1], track_s, audio_track)
+        else:
+            sf.write(audio_track, samples, 16000, subtype="FLOAT")
         lost = lost_ranges(geometry.valid[:kept])
         if lost:
             spans = ", ".join(f"{frames.start + a}-{frames.start + b}" for a, b in lost[:6])

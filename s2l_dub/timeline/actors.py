@@ -50,6 +50,10 @@ def load_mapping(path: Path | None) -> ActorMapping:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise TimelineError(f"{path}: actor mapping file not found") from None
+    except UnicodeDecodeError:
+        raise TimelineError(f"{path}: the actor mapping is not UTF-8 text") from None
+    except OSError as e:
+        raise TimelineError(f"{path}: cannot read the actor mapping ({e.strerror or e})") from None
     except tomllib.TOMLDecodeError as e:
         raise TimelineError(f"{path}: not valid TOML ({e})") from e
     unknown = set(data) - {"media", "clips", "tracks", "faces"}

@@ -50,11 +50,13 @@ def _parse_time(text: str | None) -> Fraction:
 
 
 def _frames(seconds: Fraction, rate: Fraction) -> int:
-    value = seconds * rate
-    frames = round(value)
-    if abs(value - frames) > Fraction(1, 1000):
-        raise TimelineError(f"time {seconds} s does not fall on a frame at {float(rate):.3f} fps")
-    return int(frames)
+    """``seconds`` conformed to the nearest frame at ``rate``.
+
+    Real exports hold times off the sequence's frame grid: asset and clip-start times in the
+    media's own clock (29.97 media in a 25 fps project), sample-accurate connected audio,
+    markers in media time. Final Cut itself shows them on the nearest frame.
+    """
+    return int(round(seconds * rate))
 
 
 # ---------------------------------------------------------------- writing
@@ -113,14 +115,14 @@ def write_fcpxml(timeline: otio.schema.Timeline, path: Path, size: tuple[int, in
         first = _at(span.start_time, float_rate)
         if isinstance(item, otio.schema.Transition):
             ET.SubElement(spine, "transition", name=item.name or "Cross Dissolve",
-                          offset=_seconds(first, rate), duration=_seconds(_at(span.duration, float_rate), rate))
+                          offset=_seconds(tc_start + first, rate), duration=_seconds(_at(span.duration, float_rate), rate))
             continue
         frames = _at(span.duration, float_rate)
-        element, local = _item_element(spine, item, first, frames, rate, float_rate, asset_for, lane=None)
+        element, local = _item_element(spine, item, tc_start + first, frames, rate, float_rate, asset_for, lane=None)
         parents.append((first, frames, local, element))
         cursor = first + frames
     if cursor < total or not parents:
-        gap = ET.SubElement(spine, "gap", name="Gap", offset=_seconds(cursor, rate), start="0s",
+        gap = ET.SubElement(spine, "gap", name="Gap", offset=_seconds(tc_start + cursor, rate), start="0s",
                             duration=_seconds(max(1, total - cursor), rate))
         parents.append((cursor, max(1, total - cursor), 0, gap))
 
@@ -213,20 +215,23 @@ def read_fcpxml(path: Path) -> otio.schema.Timeline:
     float_rate = float(rate)
 
     timeline = otio.schema.Timeline(name=(project.get("name") if project is not None else None) or path.stem)
-    if sequence.get("tcStart"):
-        timeline.global_start_time = otio.opentime.RationalTime(_frames(_parse_time(sequence.get("tcStart")), rate),
-                                                                float_rate)
+    # Spine offsets count from the sequence's start timecode: a project starting at 01:00:00:00
+    # has its first clip at offset 3600s, which is the timeline's first frame, not an hour in.
+    tc_start = _frames(_parse_time(sequence.get("tcStart")), rate)
+    timeline.global_start_time = otio.opentime.RationalTime(tc_start, float_rate)
+    if sequence.get("tcFormat"):
+        timeline.metadata["fcpxml"] = {"tcFormat": sequence.get("tcFormat")}
     placed: dict[int, list[tuple[int, object]]] = {0: []}
     for element in sequence.find("spine"):
         if element.tag == "transition":
             half = _frames(_parse_time(element.get("duration")), rate) // 2
-            start = _frames(_parse_time(element.get("offset")), rate)
+            start = _frames(_parse_time(element.get("offset")), rate) - tc_start
             placed[0].append((start + half, otio.schema.Transition(
                 name=element.get("name", ""), transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
                 in_offset=otio.opentime.RationalTime(half, float_rate),
                 out_offset=otio.opentime.RationalTime(half, float_rate))))
             continue
-        first = _frames(_parse_time(element.get("offset")), rate)
+        first = _frames(_parse_time(element.get("offset")), rate) - tc_start
         local = _frames(_parse_time(element.get("start")), rate)
         placed[0].append((first, _read_item(element, assets, rate, float_rate, path)))
         for child in element:

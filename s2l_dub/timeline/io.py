@@ -45,12 +45,57 @@ def read_timeline(path: Path, rate: float | None = None) -> otio.schema.Timeline
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TimelineError(f"{path}: cannot read as {adapter}: {reason}") from e
     if isinstance(result, otio.schema.Timeline):
-        return result
-    timelines = [item for item in result.find_children(descended_from_type=otio.schema.Timeline)] \
-        if hasattr(result, "find_children") else []
-    if not timelines:
-        raise TimelineError(f"{path}: holds no timeline")
-    return timelines[0]
+        timeline = result
+    else:
+        timelines = [item for item in result.find_children(descended_from_type=otio.schema.Timeline)] \
+            if hasattr(result, "find_children") else []
+        if not timelines:
+            raise TimelineError(f"{path}: holds no timeline")
+        timeline = timelines[0]
+    if adapter == "fcp_xml":
+        apply_fcp7_enabled(timeline, path)
+    return timeline
+
+
+def apply_fcp7_enabled(timeline: otio.schema.Timeline, path: Path) -> None:
+    """Disable the tracks and clips the editor disabled (``<enabled>FALSE</enabled>``).
+
+    The FCP7 adapter reads every clip and track as enabled, so a disabled clip was planned for
+    dubbing and the clip the viewer really sees was called covered. Items are matched to the
+    XML in order, track by track; a track whose clips do not match by name is left as read.
+    """
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError):
+        return
+    sequence = root.find("sequence")
+    if sequence is None:
+        sequence = next((s for s in root.iter("sequence") if s.find("media") is not None), None)
+    if sequence is None:
+        return
+    xml_tracks = {otio.schema.TrackKind.Video: sequence.findall("media/video/track"),
+                  otio.schema.TrackKind.Audio: sequence.findall("media/audio/track")}
+    for kind, elements in xml_tracks.items():
+        tracks = [t for t in timeline.tracks if t.kind == kind]
+        if len(tracks) != len(elements):
+            continue
+        for track, element in zip(tracks, elements):
+            if _disabled(element):
+                track.enabled = False
+            items = [child for child in element if child.tag in ("clipitem", "generatoritem")]
+            clips = [item for item in track if not isinstance(item, (otio.schema.Gap, otio.schema.Transition))]
+            if len(items) != len(clips) or any((c.name or "") != (e.findtext("name") or "")
+                                               for c, e in zip(clips, items)):
+                continue
+            for clip, item in zip(clips, items):
+                if _disabled(item):
+                    clip.enabled = False
+
+
+def _disabled(element) -> bool:
+    return (element.findtext("enabled") or "").strip().upper() == "FALSE"
 
 
 def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Path, ...] = ()) -> Path:
@@ -74,6 +119,39 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Pa
         if adapter == "fcp_xml":
             _finish_fcp7(tmp, _picture_size(timeline, path.parent), path.parent)
     return path
+
+
+def check_writable(timeline: otio.schema.Timeline, path: Path, source: Path) -> None:
+    """Raise now, before any work, what ``write_timeline(timeline, path)`` would raise at the end.
+
+    The trial goes to a scratch folder that is removed at once, so a dry run writes nothing
+    beside the user's files; media paths are made absolute against ``path``'s folder first.
+    """
+    import os
+    import tempfile
+
+    path = Path(path)
+    folder = path.parent.resolve()
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise TimelineError(f"{path}: cannot write here ({existing or folder} is not a writable folder)")
+    if path.exists() and path.is_dir():
+        raise TimelineError(f"{path}: is a folder; name the output timeline file")
+    trial = timeline.deepcopy()
+    from .shots import file_url, local_path
+
+    for clip in trial.find_clips():
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.ExternalReference) and ref.target_url:
+            local = local_path(ref.target_url, folder)
+            if local is not None:
+                ref.target_url = file_url(local.resolve())
+    with tempfile.TemporaryDirectory(prefix="s2l-write-check-") as scratch:
+        try:
+            write_timeline(trial, Path(scratch) / path.name, protect=(Path(source),))
+        except TimelineError as e:
+            raise TimelineError(f"{path}: the dubbed timeline could not be written in this format "
+                                f"({str(e).split(': ', 1)[-1]}); choose another -o format") from e
 
 
 def _finish_fcp7(xml_path: Path, size: tuple[int, int], base: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import re
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..artifacts import DigestCache, read_json, stable_key, write_json
+from ..artifacts import DigestCache, read_json, safe_name, stable_key, write_json
 from ..audio.asr import AsrConfig, transcribe
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..dataset.prepare import ClipInput, dataset_dir, prepare_actor
@@ -35,9 +36,9 @@ from ..train.config import TrainConfig
 from ..train.config import budget as named_budget
 from ..train.trainer import MODEL_META, model_dir, model_id, train_actor, training_key
 from .actors import SKIP, declared_actor, group_by_face, load_mapping
-from .io import read_timeline, write_timeline
+from .io import adapter_for, check_writable, read_timeline, write_timeline
 from .segments import Segment, SegmentConfig, Speech, load_cues, plan_segments, snap_cues_to_speech, write_srt
-from .shots import Shot, Skipped, collect_shots
+from .shots import Shot, Skipped, collect_shots, timeline_rate
 from .writeback import QcConfig, RenderedSegment, dubbed_timeline, qc_reasons
 
 SAMPLE_RATE = 16000
@@ -106,6 +107,8 @@ class DubPlan:
     detected: list[Speech] = dataclasses.field(default_factory=list)
     """Speech found in the whole stem (timeline time): which frames of a segment are silent."""
     estimated_s: float = 0.0
+    problems: list[str] = dataclasses.field(default_factory=list)
+    """What stops the job from running, found while planning (only with ``strict=False``)."""
 
     @property
     def media_dir(self) -> Path:
@@ -122,18 +125,33 @@ def default_work(timeline_path: Path) -> Path:
 
 def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfig(), output: Path | None = None,
              work: Path | None = None, subtitles: Path | None = None, actors_file: Path | None = None,
-             edl_rate: float | None = None, progress: Progress | None = None) -> DubPlan:
+             edl_rate: float | None = None, progress: Progress | None = None, dry_run: bool = False,
+             strict: bool = True) -> DubPlan:
+    """Everything the job will do, checked before any slow stage.
+
+    ``dry_run``: write nothing at all, not even caches. ``strict=False``: problems that do not stop
+    the plan from being listed (a dub stem shorter than the edit) go to ``plan.problems`` instead
+    of raising, so the caller can show the whole plan first and then refuse to run.
+    """
     progress = progress or NullProgress()
     timeline_path, audio_path = Path(timeline_path), Path(audio_path)
+    safe_name(config.lang, "--lang")
     output = Path(output) if output else default_output(timeline_path, config.lang)
     work = Path(work) if work else default_work(timeline_path)
-    if output.resolve() == timeline_path.resolve():
-        raise TimelineError(f"{output}: refusing to overwrite the input timeline")
+    inputs = [("the input timeline", timeline_path), ("the dub stem", audio_path)]
+    inputs += [(role, Path(p)) for role, p in (("the subtitles", subtitles), ("the actors file", actors_file)) if p]
+    for role, path in inputs:
+        for written in (output, output.with_suffix(".otio"), output.with_name(output.name + ".s2l.json")):
+            if written.resolve() == path.resolve():
+                raise TimelineError(f"{written}: refusing to overwrite {role}; choose another -o")
+    adapter_for(output)
+    if not math.isfinite(config.audio_offset_s):
+        raise TimelineError(f"--audio-offset {config.audio_offset_s}: must be a finite time")
     timeline = read_timeline(timeline_path, edl_rate)
     shots, skipped = collect_shots(timeline, timeline_path.parent.resolve())
     if not shots and not skipped:
         raise TimelineError(f"{timeline_path}: no video clips to dub")
-    rate = shots[0].rate if shots else 25.0
+    rate = timeline_rate(timeline)
     if timeline_path.suffix.lower() == ".edl":
         shots = _without_edl_dissolve_targets(shots, skipped)
     # Probing lists every packet of a file: once per file, however many shots use it.
@@ -143,14 +161,18 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     stem = load_audio(audio_path, SAMPLE_RATE)
     timeline_s = timeline.tracks.duration().to_seconds()
     stem_end = config.audio_offset_s + len(stem) / SAMPLE_RATE
+    problems: list[str] = []
     if stem_end < timeline_s - 1 / rate:
-        raise TimelineError(f"{audio_path}: dub stem ends at {stem_end:.2f} s of the timeline, which runs "
-                            f"{timeline_s:.2f} s; conform the stem to the edit (or set --audio-offset)")
+        problems.append(f"{audio_path}: dub stem ends at {stem_end:.2f} s of the timeline, which runs "
+                        f"{timeline_s:.2f} s; conform the stem to the edit (or set --audio-offset)")
+        if strict:
+            raise TimelineError(problems[-1])
 
     # Everything a user can get wrong is read before the slow stages start.
     mapping = load_mapping(actors_file)
     cues = load_cues(subtitles, config.audio_offset_s) if subtitles else None
-    by_actor, assigned_by = _assign_actors(shots, skipped, mapping, work, config, media, progress)
+    by_actor, assigned_by = _assign_actors(shots, skipped, mapping, work, config, media, progress,
+                                           persist=not dry_run)
 
     detected = [Speech(a + config.audio_offset_s, b + config.audio_offset_s)
                 for a, b in speech_segments(stem, SAMPLE_RATE, VadConfig(min_silence_s=0.3))]
@@ -180,8 +202,10 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
         actors[name] = ActorPlan(name, by_actor[name], clips, assigned_by[name], frames, hint)
         _mark_cached(actors[name], work, config)
     plan = DubPlan(timeline_path, audio_path, output, work, config, timeline, rate, stem, speech_from, shots,
-                   skipped, actors, segments, transcript, detected)
+                   skipped, actors, segments, transcript, detected, problems=problems)
     plan.estimated_s = _estimate(plan)
+    # Hours of preparing, training and rendering must not end in a timeline the adapter refuses.
+    check_writable(_dubbed(plan, [])[0], output, timeline_path)
     return plan
 
 
@@ -231,9 +255,7 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
     progress = progress or NullProgress()
     config = plan.config
     progress.start("writing timeline", None)
-    stem_s = len(plan.stem) / SAMPLE_RATE
-    timeline, flagged = dubbed_timeline(plan.timeline, renders, plan.audio_path, stem_s, config.audio_offset_s,
-                                        config.lang, plan.output.parent, plan.rate, config.qc)
+    timeline, flagged = _dubbed(plan, renders)
     outputs = [write_timeline(timeline, plan.output, protect=(plan.timeline_path,))]
     if plan.transcript:
         outputs.append(write_srt(plan.transcript, plan.output.with_suffix(".srt"), config.audio_offset_s))
@@ -266,6 +288,13 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
     }
     write_json(plan.output.with_name(plan.output.name + ".s2l.json"), summary)
     return summary
+
+
+def _dubbed(plan: DubPlan, renders: list[RenderedSegment]):
+    """The edit with the dub added, and how many segments were flagged for review."""
+    stem_s = len(plan.stem) / SAMPLE_RATE
+    return dubbed_timeline(plan.timeline, renders, plan.audio_path, stem_s, plan.config.audio_offset_s,
+                           plan.config.lang, plan.output.parent, plan.rate, plan.config.qc)
 
 
 def _without_edl_dissolve_targets(shots: list[Shot], skipped: list[Skipped]) -> list[Shot]:
@@ -325,7 +354,7 @@ def _usable_media(shots: list[Shot], skipped: list[Skipped], rate: float,
 
 
 def _assign_actors(shots, skipped, mapping, work: Path, config: DubConfig, media: dict[Path, VideoInfo],
-                   progress: Progress):
+                   progress: Progress, persist: bool = True):
     by_actor: dict[str, list[Shot]] = {}
     assigned_by: dict[str, str] = {}
     undeclared = []
@@ -342,8 +371,12 @@ def _assign_actors(shots, skipped, mapping, work: Path, config: DubConfig, media
         return by_actor, assigned_by
     samples: dict[int, FaceSample] = {}
     cache_path = work / "faces.json"
-    cache = read_json(cache_path) if cache_path.exists() else {}
-    digests = DigestCache(work / "digests.json")
+    try:
+        cache = read_json(cache_path) if cache_path.exists() else {}
+    except (S2LError, OSError):
+        cache = {}  # a cache: rebuilt when damaged
+    cache = cache if isinstance(cache, dict) else {}
+    digests = DigestCache(work / "digests.json", persist=persist)
     identifier = None
     progress.start("finding faces", len(undeclared), unit="clips")
     for shot in undeclared:
@@ -365,7 +398,8 @@ def _assign_actors(shots, skipped, mapping, work: Path, config: DubConfig, media
                          "--actors and a [faces] hint to choose)")
         samples[shot.index] = FaceSample(np.array(entry["descriptor"]), entry["frames_with_face"],
                                          entry["frames_sampled"], entry["most_faces"])
-    write_json(cache_path, cache)
+    if persist:
+        write_json(cache_path, cache)
     names = group_by_face(samples, set(by_actor), prefix=config.actor_prefix)
     for shot in undeclared:
         if shot.index in names:
@@ -449,8 +483,10 @@ def render_segment(plan: DubPlan, renderer: ActorRenderer | None, actor: str, se
     audio_key = hashlib.blake2b(audio.tobytes(), digest_size=12).hexdigest()
     frame_times = (seg.start + np.arange(seg.frames)) / plan.rate
     speaking = speech_flags(frame_times, [(s.start_s, s.end_s) for s in plan.detected])
+    # The clip's sound is cut from the stem file itself, at its own rate and channels.
+    stem_start_s = seg.start / plan.rate - config.audio_offset_s
     key = stable_key(model_id, str(shot.media), source, audio_key, np.flatnonzero(speaking).tolist(),
-                     dataclasses.asdict(render_config), __version__)
+                     dataclasses.asdict(render_config), __version__, ("native audio", round(stem_start_s, 6)))
     suffix = ".mov" if config.codec == "prores" else ".mp4"
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", shot.name).strip("_") or "clip"
     target = plan.media_dir / f"{safe_name}_{seg.start:06d}-{seg.stop:06d}_{actor}{suffix}"
@@ -462,7 +498,7 @@ def render_segment(plan: DubPlan, renderer: ActorRenderer | None, actor: str, se
     if renderer is None:
         raise S2LError("not rendered")
     sidecar = renderer.render(shot.media, audio, target, render_config, f"f{source[0]}-f{source[1]}", progress,
-                              speaking)
+                              speaking, audio_source=(plan.audio_path, stem_start_s))
     if sidecar["frames"] != seg.frames:
         raise S2LError(f"rendered {sidecar['frames']} frames for a {seg.frames}-frame segment")
     sidecar["job_key"] = key

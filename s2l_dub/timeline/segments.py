@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 
 from ..artifacts import atomic_path
@@ -60,14 +61,36 @@ def load_cues(path: Path, offset_s: float = 0.0) -> list[Speech]:
     if not path.is_file():
         raise TimelineError(f"{path}: subtitle file not found")
     try:
+        _check_srt_times(path)
         subs = pysubs2.load(str(path))
     except (pysubs2.exceptions.Pysubs2Error, UnicodeDecodeError, ValueError) as e:
         raise TimelineError(f"{path}: unreadable subtitles ({type(e).__name__}: {e})") from e
+    except OSError as e:
+        raise TimelineError(f"{path}: cannot read the subtitles ({e.strerror or e})") from e
+    dialogue = [event for event in subs if not event.is_comment]
+    for number, event in enumerate(dialogue, 1):
+        if event.end < event.start or event.start < 0:
+            raise TimelineError(f"{path}: cue {number} ({event.plaintext[:40]!r}) ends before it starts "
+                                f"({event.start / 1000:.3f} s to {event.end / 1000:.3f} s)")
     cues = [Speech(event.start / 1000 + offset_s, event.end / 1000 + offset_s, event.plaintext.replace("\n", " "))
-            for event in subs if not event.is_comment and event.end > event.start]
+            for event in dialogue if event.end > event.start]
     if not cues:
         raise TimelineError(f"{path}: no subtitle cues found")
     return sorted(cues, key=lambda c: c.start_s)
+
+
+_SRT_TIMING = re.compile(r"^\s*(-?)\s*\d+:\d+:\d+[,.]\d+\s*-->\s*(-?)\s*\d+:\d+:\d+[,.]\d+")
+
+
+def _check_srt_times(path: Path) -> None:
+    """Refuse negative SRT times, which pysubs2 reads as positive ones (-00:00:01,000 as +1 s)."""
+    if path.suffix.lower() != ".srt":
+        return
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
+            found = _SRT_TIMING.match(line)
+            if found and (found.group(1) or found.group(2)):
+                raise TimelineError(f"{path}: line {number}: negative cue time ({line.strip()})")
 
 
 def write_srt(cues: list[Speech], target: Path, offset_s: float = 0.0) -> Path:

@@ -15,6 +15,8 @@ from urllib.parse import quote, unquote, urlparse
 
 import opentimelineio as otio
 
+from ..errors import TimelineError
+
 DUB_TRACK_PREFIX = "S2L "
 """Tracks s2l-dub adds; they are never read back as shots."""
 
@@ -58,9 +60,21 @@ def frame_range(start: int, duration: int, rate: float) -> otio.opentime.TimeRan
 
 
 def timeline_rate(timeline: otio.schema.Timeline) -> float:
-    for clip in timeline.find_clips():
-        if clip.source_range is not None:
-            return clip.source_range.duration.rate
+    """The sequence's own frame rate where the file states one, else its first clip's.
+
+    A retimed clip's rate is not the sequence's: one 15 fps clip first in a 30 fps Premiere
+    sequence must not make every other shot "a different rate". Adapters write the declared
+    rate rounded (23.976); a clip's exact form of the same rate is preferred.
+    """
+    clip_rates = [clip.source_range.duration.rate for clip in timeline.find_clips() if clip.source_range is not None]
+    declared = timeline.global_start_time.rate if timeline.global_start_time is not None else None
+    if declared and declared > 1:
+        for rate in (*clip_rates, 24000 / 1001, 30000 / 1001, 60000 / 1001):
+            if abs(rate - declared) < 1e-3 * max(1.0, declared / 24):
+                return rate
+        return declared
+    if clip_rates:
+        return clip_rates[0]
     return timeline.duration().rate
 
 
@@ -101,7 +115,7 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[
     skipped: list[Skipped] = []
     video_tracks = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Video]
     # One pass per track: asking a track for one child's range walks every child before it.
-    spans = [track.range_of_all_children() for track in video_tracks]
+    spans = [_laid_out(track) for track in video_tracks]
     covered_above: list[list[tuple[int, int]]] = []
     for track, track_spans in zip(video_tracks, spans):
         covered_above.append([_frames(track_spans[item], rate) for item in track
@@ -131,7 +145,17 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[
             if not path.is_file():
                 skipped.append(Skipped(name, track.name, f"media offline: {path} not found"))
                 continue
-            clip_rate = item.source_range.duration.rate if item.source_range else rate
+            s2l_metadata = item.metadata.get("s2l", {}) or {}
+            if not hasattr(s2l_metadata, "items"):
+                skipped.append(Skipped(name, track.name, "its metadata[\"s2l\"] is not a table of settings "
+                                       f"({type(s2l_metadata).__name__}); fix or remove it to dub this clip"))
+                continue
+            try:
+                trimmed = item.trimmed_range()
+            except Exception:  # OTIO raises its own error type when neither range is set
+                skipped.append(Skipped(name, track.name, "no source range and no media range; not dubbed"))
+                continue
+            clip_rate = trimmed.duration.rate
             if abs(clip_rate - rate) > 1e-6:
                 skipped.append(Skipped(name, track.name, f"clip at {clip_rate:g} fps in a {rate:g} fps timeline"))
                 continue
@@ -145,11 +169,25 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[
             shots.append(Shot(
                 index=len(shots), name=name, track_name=track.name, track_index=t_index, media=path.resolve(),
                 rate=rate, start=start, stop=stop,
-                source_first_frame=_source_first_frame(item, rate),
-                visible=tuple(visible), metadata=dict(item.metadata.get("s2l", {}) or {}),
+                source_first_frame=_source_first_frame(item, trimmed, rate),
+                visible=tuple(visible), metadata=dict(s2l_metadata),
                 marker_names=tuple(m.name for m in item.markers),
             ))
     return shots, skipped
+
+
+def _laid_out(track: otio.schema.Track) -> dict:
+    """Each item's range in the track; a clip with no duration at all is named, not a traceback."""
+    try:
+        return track.range_of_all_children()
+    except otio.exceptions.CannotComputeAvailableRangeError:
+        for item in track:
+            try:
+                item.trimmed_range()
+            except otio.exceptions.CannotComputeAvailableRangeError:
+                raise TimelineError(f"clip {item.name!r} on track {track.name!r}: no source range and no media "
+                                    "range, so it has no duration; give it a source range in the editor") from None
+        raise
 
 
 def _frames(time_range: otio.opentime.TimeRange, rate: float) -> tuple[int, int]:
@@ -157,13 +195,13 @@ def _frames(time_range: otio.opentime.TimeRange, rate: float) -> tuple[int, int]
     return start, start + time_range.duration.rescaled_to(rate).to_frames()
 
 
-def _source_first_frame(clip: otio.schema.Clip, rate: float) -> int:
+def _source_first_frame(clip: otio.schema.Clip, trimmed: otio.opentime.TimeRange, rate: float) -> int:
     """The media frame (from the file's first frame) at the clip's in point.
 
     Source times are in the media's own clock, which starts at its timecode when the
     editor reports one (available_range); our decoder counts from the first frame.
     """
-    source = clip.source_range.start_time.rescaled_to(rate).to_frames()
+    source = trimmed.start_time.rescaled_to(rate).to_frames()
     available = clip.media_reference.available_range if clip.media_reference else None
     origin = available.start_time.rescaled_to(rate).to_frames() if available is not None else 0
     return source - origin

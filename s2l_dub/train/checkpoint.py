@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..artifacts import read_json, write_json
-from ..errors import ArtifactVersionError
+from ..errors import ArtifactVersionError, S2LError
 
 MODEL_FORMAT = "s2l-actor-model.2"
 """2: the generator carries per-bin audio statistics and its last trained timestamp as buffers."""
@@ -57,14 +57,25 @@ def save_checkpoint(folder: Path, step: int, model, optimizer=None, rng=None, me
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     write_json(folder / "latest.json", {"checkpoint": name, "step": step})
-    for old in sorted(folder.glob("ckpt-*"))[:-KEEP]:
+    # The one just written is the newest whatever the names say; only the run's earlier steps are
+    # kept beside it (a checkpoint of a higher step can only be a leftover of another run).
+    earlier = sorted(p for p in folder.glob("ckpt-*") if p.name < name)
+    for old in [p for p in folder.glob("ckpt-*") if p.name > name] + earlier[:-(KEEP - 1) or None]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
+def clear(folder: Path) -> None:
+    """Remove every checkpoint of a run whole: a new run must not mix with an old one's steps."""
+    folder = Path(folder)
+    for path in [*folder.glob("ckpt-*"), *folder.glob(".ckpt-*.tmp")]:
+        shutil.rmtree(path, ignore_errors=True)
+    (folder / "latest.json").unlink(missing_ok=True)
+
+
 def read_state(path: Path) -> dict:
     state = read_json(path)
-    if state.get("format") not in READABLE_FORMATS:
+    if not isinstance(state, dict) or state.get("format") not in READABLE_FORMATS:
         raise ArtifactVersionError(
             f"{path}: a model of format {state.get('format')!r}; this s2l-dub reads {MODEL_FORMAT!r} "
             "(retrain with `s2l-dub train`)"
@@ -72,14 +83,34 @@ def read_state(path: Path) -> dict:
     return state
 
 
-def load_latest(folder: Path):
-    """(state dict, tensors) of the newest complete checkpoint, or None."""
-    pointer = Path(folder) / "latest.json"
-    if not pointer.exists():
-        return None
-    ckpt = Path(folder) / read_json(pointer)["checkpoint"]
-    state = read_state(ckpt / "state.json")
-    return state, load_file(str(ckpt / "weights.safetensors"))
+def load_latest(folder: Path, log=None):
+    """(state dict, tensors) of the newest intact checkpoint, or None.
+
+    ``latest.json`` names the newest; where it or its checkpoint is damaged (a truncated file,
+    a disk that filled), the newest intact one before it is used and ``log`` told why.
+    A checkpoint of another s2l-dub version raises ``ArtifactVersionError``.
+    """
+    folder = Path(folder)
+    named = None
+    try:
+        pointer = read_json(folder / "latest.json") if (folder / "latest.json").exists() else None
+        named = pointer.get("checkpoint") if isinstance(pointer, dict) else None
+    except (S2LError, OSError):
+        pass
+    candidates = sorted((p for p in folder.glob("ckpt-*") if p.is_dir()), reverse=True)
+    if named in [p.name for p in candidates]:
+        candidates.remove(folder / named)
+        candidates.insert(0, folder / named)
+    for ckpt in candidates:
+        try:
+            state = read_state(ckpt / "state.json")
+            return state, load_file(str(ckpt / "weights.safetensors"))
+        except ArtifactVersionError:
+            raise
+        except Exception as e:  # safetensors and json raise their own types for damaged files
+            if log is not None:
+                log(f"{ckpt}: damaged ({type(e).__name__}); trying the one before it")
+    return None
 
 
 def restore(tensors: dict, model, optimizer=None, rng: torch.Generator | None = None) -> None:
@@ -111,7 +142,15 @@ def save_weights(path: Path, model: torch.nn.Module, meta: dict) -> None:
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> dict:
+    """Load a finished model; a damaged or foreign file is one line that says to retrain."""
     path = Path(path)
-    meta = read_state(path.with_suffix(".json"))
-    restore(load_file(str(path)), model)
+    try:
+        meta = read_state(path.with_suffix(".json"))
+        restore(load_file(str(path)), model)
+    except ArtifactVersionError:
+        raise
+    except Exception as e:  # safetensors, json and torch each raise their own types
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ArtifactVersionError(f"{path}: damaged or not an s2l-dub model ({reason[:160]}); "
+                                   "retrain with `s2l-dub train` (or delete the model folder)") from e
     return meta

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from ..artifacts import load_arrays, read_json, write_json
-from ..dataset.store import load_dataset
+from ..dataset.store import MANIFEST, dataset_file, load_dataset
 from ..errors import S2LError
 from ..face.backends import FaceBox, load_landmarker
 from ..face.landmark_sets import mouth_aperture
+from ..face.regions import patch_in_source_pixels, tight_mouth_box
 from ..model.lips import LipModelConfig
 from ..model.speech2lip import LossWeights, Speech2Lip, Speech2LipConfig
 from ..model.ssim import psnr as image_psnr, ssim
@@ -101,6 +102,7 @@ def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None =
     full_out, full_truth = torch.cat(full_out), torch.cat(full_truth)
 
     lmd, aperture_out, aperture_truth = _landmark_metrics(dataset, data, held, full_out, full_truth)
+    tight = tight_box_metrics(dataset, data, held, full_out, full_truth)
     silent = ~data.speech[held].numpy()
     # The direct baseline has no canonical lips to show the expert; judge its windows' sync as unknown.
     sync_ours = _sync_offset(model, expert, data, held, generated=True) if model.config.canonical else (None, None)
@@ -116,6 +118,7 @@ def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None =
         "lmd_px": lmd,
         "cpbd": _cpbd(outputs),
         "cpbd_ground_truth": _cpbd(truths),
+        **tight,
         "sync_offset_frames": sync_ours[0],
         "sync_confidence": sync_ours[1],
         "sync_offset_frames_ground_truth": sync_truth[0],
@@ -146,7 +149,8 @@ def _landmark_metrics(dataset, data, held, full_out, full_truth):
     landmarker = load_landmarker(dataset.manifest["config"]["track"]["backend"])
     g = dataset.geometry
     scale = data.crop_px / int(g["lower_face_size"])
-    clip_tracks = [load_arrays(dataset.root / c["track_file"]) for c in dataset.manifest["clips"]]
+    clip_tracks = [load_arrays(dataset_file(dataset.root, c["track_file"], dataset.root / MANIFEST))
+                   for c in dataset.manifest["clips"]]
     clip_start = np.concatenate([[0], np.cumsum([c["frames"] for c in dataset.manifest["clips"]])[:-1]])
     distances, ap_out, ap_truth = [], [], []
     for k, i in enumerate(held.tolist()):
@@ -162,6 +166,56 @@ def _landmark_metrics(dataset, data, held, full_out, full_truth):
         ap_out.append(float(mouth_aperture(lm_out)))
         ap_truth.append(float(mouth_aperture(lm_truth)))
     return float(np.mean(distances)), np.array(ap_out), np.array(ap_truth)
+
+
+def tight_box_metrics(dataset, data, held, full_out, full_truth) -> dict:
+    """PSNR, SSIM, CPBD and motion in the tight mouth box, in source pixels (issue 22).
+
+    The eval window is mostly skin that never changes, so its scores hide a soft mouth:
+    this box is the true mouth landmarks' bounding box grown 25 %, where a viewer looks.
+    Motion is the mean absolute change of the box from one held-out frame to the next:
+    an average mouth is too still, a retrieved one can flicker.
+    """
+    g = dataset.geometry
+    scale = data.crop_px / int(g["lower_face_size"])
+    psnrs, ssims, outs, truths = [], [], [], []
+    for k, i in enumerate(held.tolist()):
+        box = tight_mouth_box(g["landmarks"][i])
+        origin = np.asarray(g["lower_face_origins"][i], np.float64)
+        pair = [patch_in_source_pixels(t[k].permute(1, 2, 0).numpy(), box, origin, scale)
+                for t in (full_out, full_truth)]
+        out, truth = (torch.from_numpy(np.ascontiguousarray(p)).permute(2, 0, 1)[None].float().clamp(0, 1)
+                      for p in pair)
+        psnrs.append(float(image_psnr(out, truth)))
+        if min(out.shape[-2:]) >= 11:
+            ssims.append(float(ssim(out, truth)))
+        outs.append(pair[0])
+        truths.append(pair[1])
+    return {
+        "tight_psnr_db": float(np.mean(psnrs)),
+        "tight_ssim": float(np.mean(ssims)) if ssims else None,
+        "tight_cpbd": _cpbd_list(outs),
+        "tight_cpbd_ground_truth": _cpbd_list(truths),
+        "tight_motion": _patch_motion(outs),
+        "tight_motion_ground_truth": _patch_motion(truths),
+    }
+
+
+def _patch_motion(patches: list[np.ndarray]) -> float | None:
+    if len(patches) < 2:
+        return None
+    import cv2
+
+    h, w = patches[0].shape[:2]
+    resized = [cv2.resize(p, (w, h), interpolation=cv2.INTER_AREA) for p in patches]
+    return float(np.mean([np.abs(a - b).mean() for a, b in zip(resized[:-1], resized[1:])]))
+
+
+def _cpbd_list(patches: list[np.ndarray]) -> float | None:
+    """Mean CPBD of patches of different sizes."""
+    values = [_cpbd(torch.from_numpy(np.ascontiguousarray(p)).permute(2, 0, 1)[None].float()) for p in patches]
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
 
 
 def _box_from_landmarks(lm: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..artifacts import atomic_path, read_json, stable_key, write_json
+from ..artifacts import atomic_path, read_json, safe_name, stable_key, write_json
 from ..dataset.store import ActorDataset, load_dataset
 from ..errors import ArtifactVersionError, S2LError
 from ..model.speech2lip import Speech2Lip
@@ -35,7 +35,7 @@ with every doubling of the actor's footage (anchor_en, BENCHMARKS.md "How much f
 
 
 def model_dir(out: Path, actor: str) -> Path:
-    return Path(out) / "actors" / actor / "model"
+    return Path(out) / "actors" / safe_name(actor, "actor") / "model"
 
 
 def dataset_key(dataset: ActorDataset) -> str:
@@ -145,10 +145,11 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
     step, curve = 0, []
     best, validation = {"step": 0, "psnr_db": None}, []
     try:
-        latest = checkpoint.load_latest(checkpoints)
+        latest = checkpoint.load_latest(checkpoints, progress.log)
     except ArtifactVersionError:
         latest = None
         progress.log("existing checkpoints are from another s2l-dub version; starting afresh")
+        checkpoint.clear(checkpoints)
     if latest is not None:
         state, tensors = latest
         if state.get("run_key") == run_key:
@@ -160,6 +161,9 @@ def train_actor(dataset_root: Path, target: Path, config: TrainConfig, progress:
             progress.log(f"resuming from step {step}")
         else:
             progress.log("existing checkpoints are from another dataset or config; starting afresh")
+            checkpoint.clear(checkpoints)
+            (checkpoints / BEST_FILE).unlink(missing_ok=True)
+            (checkpoints / BEST_FILE).with_suffix(".json").unlink(missing_ok=True)
 
     progress.start("training", config.steps, unit="steps")
     progress.advance(step)

@@ -1,0 +1,146 @@
+"""Real mouth detail from the actor's own footage, measured on held-out frames (issue 22).
+
+    python bench/bench_detail.py --model WORK/actors/ACTOR/MODEL_FOLDER [--dataset WORK/actors/ACTOR/dataset]
+                                 [--variants none,k1,k4,k8] [--sheet bench/out/detail_ACTOR.png]
+
+Loads a trained model, builds the detail bank from the training frames' true canonical mouths
+(never the held-out ones) and renders the held-out frames with each variant of the transfer.
+Prints, per variant, the eval window's PSNR / SSIM and the tight mouth box's PSNR / SSIM /
+CPBD / motion in source pixels, with the truth's CPBD and motion beside them, and saves a
+contact sheet (truth, without, with) of held-out frames, the most open mouths first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from s2l_dub.dataset.store import load_dataset
+from s2l_dub.model.detail import DetailBank, DetailConfig
+from s2l_dub.model.ssim import psnr, ssim
+from s2l_dub.train.data import build_training_data, canonical_lips
+from s2l_dub.train.evaluate import load_model, paste_windows, tight_box_metrics
+
+VARIANTS = {
+    "none": DetailConfig(strength=0.0),
+    "k1": DetailConfig(neighbours=1),
+    "k4": DetailConfig(neighbours=4),
+    "k8": DetailConfig(neighbours=8),
+    "k4_s1": DetailConfig(neighbours=4, sigma_px=1.0),
+    "k4_s3": DetailConfig(neighbours=4, sigma_px=3.0),
+    "k1_s3": DetailConfig(neighbours=1, sigma_px=3.0),
+}
+
+
+def bank_for(model, data, frames: torch.Tensor, config: DetailConfig) -> DetailBank:
+    depth = model.depth().detach()
+    lips = []
+    for index in frames.split(64):
+        batch = data.batch(index)
+        images, inside = canonical_lips(data, batch["crops"], index, depth, model.config.warp_interpolation)
+        covered = (inside * data.lip_mask).flatten(1).sum(1) / data.lip_mask.sum()
+        lips.append(images[covered > 0.98])
+    return DetailBank.build(torch.cat(lips), data.lip_mask[None, None], config)
+
+
+@torch.no_grad()
+def render_held_out(model, data, bank: DetailBank | None, batch_size: int = 8):
+    outs, truths, crops_out, crops_truth = [], [], [], []
+    for index in data.held_out_index.split(batch_size):
+        batch = data.batch(index)
+        lips = model.generate(data, batch, continuous=False)
+        if bank is not None:
+            lips = bank.transfer(lips, data.lip_mask[None, None])
+        output, _, _, truth = model.compose(data, batch, lips)
+        outs.append(output)
+        truths.append(truth)
+        crops_out.append(paste_windows(batch, output, data.window_hw))
+        crops_truth.append(batch["crops"])
+    return torch.cat(outs), torch.cat(truths), torch.cat(crops_out), torch.cat(crops_truth)
+
+
+def contact_sheet(target: Path, dataset, data, rows: list[tuple[str, torch.Tensor]], count: int = 6) -> None:
+    """Tight mouth boxes of ``count`` held-out frames (the widest-open truths first), one row per variant."""
+    from s2l_dub.face.regions import patch_in_source_pixels, tight_mouth_box
+    from s2l_dub.face.landmark_sets import mouth_aperture
+
+    g = dataset.geometry
+    held = data.held_out_index.numpy()
+    scale = data.crop_px / int(g["lower_face_size"])
+    openness = np.array([mouth_aperture(g["landmarks"][i]) for i in held])
+    order = np.argsort(-openness)
+    chosen = sorted(np.concatenate([order[:count // 2], order[len(order) // 2:len(order) // 2 + count - count // 2]]))
+    box = np.median([tight_mouth_box(g["landmarks"][held[k]]) for k in chosen], 0)
+    size = (int(box[2] - box[0]) * 3, int(box[3] - box[1]) * 3)
+    sheet = []
+    for label, crops in rows:
+        tiles = []
+        for k in chosen:
+            i = held[k]
+            patch = patch_in_source_pixels(crops[k].permute(1, 2, 0).numpy(), tight_mouth_box(g["landmarks"][i]),
+                                           np.asarray(g["lower_face_origins"][i], np.float64), scale)
+            tiles.append(cv2.resize(patch, size, interpolation=cv2.INTER_NEAREST))
+        row = np.concatenate(tiles, 1)
+        label_band = np.zeros((22, row.shape[1], 3), np.float32)
+        cv2.putText(label_band, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (1, 1, 1), 1)
+        sheet.append(np.concatenate([label_band, row], 0))
+    image = (np.clip(np.concatenate(sheet, 0), 0, 1) * 255).astype(np.uint8)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(target), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--dataset", type=Path, default=None)
+    parser.add_argument("--variants", default="none,k1,k4,k8")
+    parser.add_argument("--sheet", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    dataset_root = args.dataset or args.model.parent / "dataset"
+    dataset = load_dataset(dataset_root)
+    data = build_training_data(dataset)
+    model, meta = load_model(args.model, data.depth0)
+    model.eval()
+    train = data.train_index
+    print(f"{dataset_root.parent.name}: model step {meta.get('selected_step', meta.get('steps'))}, "
+          f"{len(train)} training frames in the bank, {len(data.held_out_index)} held out")
+    header = ("| variant | window dB | window SSIM | tight dB | tight SSIM | tight CPBD (truth) | "
+              "tight motion (truth) | bank s | s per frame |")
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    rows = []
+    for name in args.variants.split(","):
+        config = VARIANTS[name]
+        started = time.monotonic()
+        bank = bank_for(model, data, train, config) if config.strength > 0 else None
+        bank_s = time.monotonic() - started
+        started = time.monotonic()
+        out, truth, crops_out, crops_truth = render_held_out(model, data, bank)
+        per_frame = (time.monotonic() - started) / len(out)
+        tight = tight_box_metrics(dataset, data, data.held_out_index, crops_out, crops_truth)
+        if not rows:
+            rows.append(("truth", crops_truth))
+        rows.append((name, crops_out))
+        print(f"| {name} | {float(psnr(out, truth).mean()):.2f} | {float(ssim(out, truth)):.4f} | "
+              f"{tight['tight_psnr_db']:.2f} | {tight['tight_ssim']:.4f} | "
+              f"{_f(tight['tight_cpbd'])} ({_f(tight['tight_cpbd_ground_truth'])}) | "
+              f"{tight['tight_motion']:.4f} ({tight['tight_motion_ground_truth']:.4f}) | {bank_s:.1f} | "
+              f"{per_frame:.3f} |", flush=True)
+    if args.sheet:
+        contact_sheet(args.sheet, dataset, data, rows)
+        print(f"contact sheet: {args.sheet}")
+
+
+def _f(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+if __name__ == "__main__":
+    main()
