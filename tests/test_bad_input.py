@@ -51,9 +51,11 @@ def edit(samples, tmp_path_factory) -> Path:
     timeline = otio.schema.Timeline(name="edit")
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     track.append(otio.schema.Clip(
-        name="may", media_reference=otio.schema.ExternalReference(target_url="may.mp4"),
-        source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
-                                             otio.opentime.RationalTime(100, rate))))
+        name="may", source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
+                                                         otio.opentime.RationalTime(100, rate)),
+        media_reference=otio.schema.ExternalReference(
+            target_url="may.mp4", available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
+                                                                          otio.opentime.RationalTime(125, rate)))))
     timeline.tracks.append(track)
     otio.adapters.write_to_file(timeline, str(inputs / "edit.otio"))
     (inputs / "negative.srt").write_text("1\n-00:00:01,000 --> 00:00:02,000\nhello\n\n")
@@ -100,7 +102,7 @@ def cases(inputs: Path, out: Path) -> list[Case]:
              ("inverted.srt", "cue 1", "ends before it starts")),
         Case("output is the stem", [*dub, "-o", stem], ("stem.wav", "overwrite")),
         Case("output is not a timeline", [*dub, "-o", str(out / "x.wav")], ("x.wav", "unknown timeline format")),
-        Case("output format cannot hold the dub", [*dub, "-o", str(out / "x.edl")], ("x.edl", "could not be written")),
+        Case("output format cannot hold the dub", [*dub, "-o", str(out / "x.aaf")], ("x.aaf", "could not be written")),
         Case("prepare actor escapes", ["prepare", str(inputs / "may.mp4"), "--actor", "../../escape",
                                        "--out", str(out / "work")], ("actor", "plain name")),
         Case("render over the dub audio", ["render", "--actor", "may", "--video", str(inputs / "may.mp4"),

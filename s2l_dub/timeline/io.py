@@ -105,20 +105,41 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Pa
         if Path(other).resolve() == path.resolve():
             raise TimelineError(f"{path}: refusing to overwrite the input timeline")
     adapter = adapter_for(path)
+    options = {}
     if adapter == "fcp_xml":
         timeline = _distinct_clips(timeline)
+    if adapter == "cmx_3600":
+        timeline = dub_layer(timeline)
+        options = {"style": "nucoda"}  # writes FROM FILE lines, which conform tools relink by
     with atomic_path(path) as tmp:
         if adapter == "s2l_fcpxml":
             write_fcpxml(timeline, tmp, _picture_size(timeline, path.parent))
             return path
         try:
-            otio.adapters.write_to_file(timeline, str(tmp), adapter_name=adapter)
+            otio.adapters.write_to_file(timeline, str(tmp), adapter_name=adapter, **options)
         except Exception as e:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise TimelineError(f"{path}: cannot write as {adapter}: {reason}") from e
         if adapter == "fcp_xml":
             _finish_fcp7(tmp, _picture_size(timeline, path.parent), path.parent)
     return path
+
+
+def dub_layer(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
+    """The dub's picture track alone, for formats with one picture track (CMX 3600 EDL).
+
+    The editor's EDL stays as it is; the dub comes beside it as its own EDL, on the same record
+    timecode, to be laid on a track above the cut. A timeline with no dub track is returned as is.
+    """
+    from .shots import DUB_TRACK_PREFIX
+
+    dubs = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Video and t.name.startswith(DUB_TRACK_PREFIX)]
+    if not dubs:
+        return timeline
+    layer = otio.schema.Timeline(name=timeline.name, global_start_time=timeline.global_start_time,
+                                 metadata=timeline.metadata)
+    layer.tracks.append(dubs[-1].deepcopy())
+    return layer
 
 
 def check_writable(timeline: otio.schema.Timeline, path: Path, source: Path) -> None:
@@ -138,7 +159,16 @@ def check_writable(timeline: otio.schema.Timeline, path: Path, source: Path) -> 
     if path.exists() and path.is_dir():
         raise TimelineError(f"{path}: is a folder; name the output timeline file")
     trial = timeline.deepcopy()
-    from .shots import file_url, local_path
+    from .shots import DUB_TRACK_PREFIX, file_url, frame_range, local_path, timeline_rate
+
+    rate = timeline_rate(trial)
+    for track in trial.tracks:
+        if track.kind == otio.schema.TrackKind.Video and track.name.startswith(DUB_TRACK_PREFIX) and not len(track):
+            # A stand-in for the renders to come: adapters treat an empty track differently from a used one.
+            track.append(otio.schema.Clip(
+                name="render", source_range=frame_range(0, 1, rate),
+                media_reference=otio.schema.ExternalReference(target_url=file_url(folder / "render.mov"),
+                                                              available_range=frame_range(0, 1, rate))))
 
     for clip in trial.find_clips():
         ref = clip.media_reference
