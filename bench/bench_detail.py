@@ -13,7 +13,6 @@ contact sheet (truth, without, with) of held-out frames, the most open mouths fi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
@@ -22,9 +21,9 @@ import numpy as np
 import torch
 
 from s2l_dub.dataset.store import load_dataset
-from s2l_dub.model.detail import DetailBank, DetailConfig
+from s2l_dub.model.detail import DetailConfig, build_bank
 from s2l_dub.model.ssim import psnr, ssim
-from s2l_dub.train.data import build_training_data, canonical_lips
+from s2l_dub.train.data import build_training_data
 from s2l_dub.train.evaluate import load_model, paste_windows, tight_box_metrics
 
 VARIANTS = {
@@ -38,26 +37,12 @@ VARIANTS = {
 }
 
 
-def bank_for(model, data, frames: torch.Tensor, config: DetailConfig) -> DetailBank:
-    depth = model.depth().detach()
-    lips = []
-    for index in frames.split(64):
-        batch = data.batch(index)
-        images, inside = canonical_lips(data, batch["crops"], index, depth, model.config.warp_interpolation)
-        covered = (inside * data.lip_mask).flatten(1).sum(1) / data.lip_mask.sum()
-        lips.append(images[covered > 0.98])
-    return DetailBank.build(torch.cat(lips), data.lip_mask[None, None], config)
-
-
 @torch.no_grad()
-def render_held_out(model, data, bank: DetailBank | None, batch_size: int = 8):
+def render_held_out(model, data, bank, batch_size: int = 8):
     outs, truths, crops_out, crops_truth = [], [], [], []
     for index in data.held_out_index.split(batch_size):
         batch = data.batch(index)
-        lips = model.generate(data, batch, continuous=False)
-        if bank is not None:
-            lips = bank.transfer(lips, data.lip_mask[None, None])
-        output, _, _, truth = model.compose(data, batch, lips)
+        output, _, _, truth = model.render_window(data, batch, detail=bank)
         outs.append(output)
         truths.append(truth)
         crops_out.append(paste_windows(batch, output, data.window_hw))
@@ -119,7 +104,7 @@ def main() -> None:
     for name in args.variants.split(","):
         config = VARIANTS[name]
         started = time.monotonic()
-        bank = bank_for(model, data, train, config) if config.strength > 0 else None
+        bank = build_bank(model, data, train, config) if config.strength > 0 else None
         bank_s = time.monotonic() - started
         started = time.monotonic()
         out, truth, crops_out, crops_truth = render_held_out(model, data, bank)

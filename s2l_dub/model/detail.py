@@ -86,3 +86,30 @@ class DetailBank:
         weights = torch.softmax(-(nearest - nearest[:, :1]) / scale, dim=1)
         borrowed = (self.detail[index].to(generated) * weights[:, :, None, None, None]).sum(1)
         return (gaussian_blur(generated, config.sigma_px) + config.strength * borrowed).clamp(0, 1)
+
+
+MAX_BANK_FRAMES = 4000
+"""Mouths kept in the bank at most, evenly spread over the footage: memory stays flat (about
+60 MB at the sample anchor's lip box) however many minutes an actor has."""
+
+
+@torch.no_grad()
+def build_bank(model, data, frames: torch.Tensor, config: DetailConfig = DetailConfig(),
+               max_frames: int = MAX_BANK_FRAMES, batch_size: int = 64) -> DetailBank:
+    """The true mouths of ``frames`` (training frames, never the ones being judged), registered
+    into the canonical lip box with the model's own learned depth; mouths the warp does not
+    fully cover (turned away, at the crop's edge) are left out."""
+    from ..train.data import canonical_lips
+
+    if len(frames) > max_frames:
+        frames = frames[torch.linspace(0, len(frames) - 1, max_frames).round().long()]
+    depth = model.depth().detach()
+    mask = data.lip_mask[None, None]
+    lips = []
+    for index in frames.split(batch_size):
+        crops = data.batch(index)["crops"]
+        images, inside = canonical_lips(data, crops, index, depth, model.config.warp_interpolation)
+        covered = (inside * mask).flatten(1).sum(1) / mask.sum()
+        lips.append(images[covered > 0.98])
+    lips = torch.cat(lips) if lips else torch.zeros(0, 3, *mask.shape[-2:])
+    return DetailBank.build(lips, mask, config)

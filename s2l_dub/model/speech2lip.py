@@ -11,6 +11,7 @@ scales of MS-SSIM.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,7 @@ from torch import nn
 from ..errors import S2LError
 from ..train.data import TrainingData, canonical_lips
 from .blend import BlendNet, black_hole_mask
+from .detail import DetailBank
 from .gamem import CanonicalDepth, invert, map_pixels, pixel_grid, sample
 from .lips import LipGenerator, LipModelConfig
 from .ssim import ssim
@@ -53,7 +55,8 @@ class Speech2LipConfig:
     canonical: bool = True
     """False gives the ablation baseline: lips regressed straight in each frame's mouth window, no GAMEM."""
     mixed_precision: bool = True
-    """Run the networks' bodies in bf16 (2-4x faster on CPU); geometry and losses stay fp32."""
+    """Run the networks' bodies in bf16 where the device has bf16 arithmetic (a GPU, or a CPU with
+    AVX512-BF16 or AMX); geometry and losses stay fp32. Elsewhere bf16 is emulated and 10x slower."""
     blend_reach: str = "holes"
     """Where Blend-Net's residual acts: 'holes' (only the holes of pose-controlled synthesis and of
     black-hole training), or 'window' (everywhere, models trained before it). Over the lips and the
@@ -86,7 +89,8 @@ class Speech2Lip(nn.Module):
         self.blend = BlendNet(config.blend_width)
 
     def _amp(self, device: torch.device):
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision)
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                              enabled=self.config.mixed_precision and fast_bfloat16(device))
 
     def compose(self, data: TrainingData, batch: dict, lips: torch.Tensor, holes: bool = False,
                 hole_mask: torch.Tensor | None = None):
@@ -148,15 +152,22 @@ class Speech2Lip(nn.Module):
         mask = _ellipse(win_h, win_w).expand(len(target), 1, win_h, win_w)
         return self._paste_and_blend(target, lips, mask, holes)
 
-    def render_window(self, data: TrainingData, batch: dict,
-                      hole_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-        """Inference: (output, pasted, mask, target) mouth windows for a batch (see ``compose``)."""
+    def render_window(self, data: TrainingData, batch: dict, hole_mask: torch.Tensor | None = None,
+                      detail: DetailBank | None = None) -> tuple[torch.Tensor, ...]:
+        """Inference: (output, pasted, mask, target) mouth windows for a batch (see ``compose``).
+
+        ``detail``: the actor's real mouths, whose detail replaces the generated mouth's own
+        above the bank's cut-off (``model.detail``); the generated shape is kept.
+        """
         if not self.config.canonical:
             win_h, win_w = data.window_hw
             with self._amp(batch["crops"].device):
                 lips = self.generator(batch["mel_context"], batch["time"], win_h, win_w).float()
             return self.compose_direct(data, batch, lips)
-        return self.compose(data, batch, self.generate(data, batch, continuous=False), hole_mask=hole_mask)
+        lips = self.generate(data, batch, continuous=False)
+        if detail is not None:
+            lips = detail.transfer(lips, data.lip_mask[None, None].to(lips))
+        return self.compose(data, batch, lips, hole_mask=hole_mask)
 
     def losses(self, data: TrainingData, batch: dict, expert: SyncExpert | None = None) -> dict[str, torch.Tensor]:
         cfg = self.config
@@ -232,6 +243,25 @@ class Speech2Lip(nn.Module):
         lips = self.sync_lips(data.mel[ctx].flatten(0, 1), data.time_norm[window].flatten())
         lips = lips.reshape(len(index), len(offsets), *lips.shape[1:])
         return contrastive_sync_loss(expert.embed_audio(batch["mel"]), expert.embed_lips(lips))
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_bfloat16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether bfloat16 autocast speeds this device up: on a GPU, or a CPU with bf16 instructions.
+
+    Without them (AVX2-only CPUs: most laptops and CI machines) PyTorch emulates bfloat16, and a
+    training step of the sample anchor took 11.2 s instead of 1.1 s in float32 (BENCHMARKS.md).
+    """
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and _cpu_bfloat16()
 
 
 def lip_reconstruction_loss(lips: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,

@@ -23,6 +23,7 @@ from ..errors import S2LError
 from ..face.backends import FaceBox, load_landmarker
 from ..face.landmark_sets import mouth_aperture
 from ..face.regions import patch_in_source_pixels, tight_mouth_box
+from ..model.detail import DetailConfig, build_bank
 from ..model.lips import LipModelConfig
 from ..model.speech2lip import LossWeights, Speech2Lip, Speech2LipConfig
 from ..model.ssim import psnr as image_psnr, ssim
@@ -64,7 +65,7 @@ def load_model(folder: Path, depth0: torch.Tensor) -> tuple[Speech2Lip, dict]:
 
 @torch.no_grad()
 def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None = None, write_video: bool = True,
-                   batch_size: int = 8, voice_semitones: float = 0.0) -> dict:
+                   batch_size: int = 8, voice_semitones: float = 0.0, detail: DetailConfig | None = None) -> dict:
     """Score the held-out frames; write ``eval/metrics.json`` (and the side-by-side video).
 
     ``voice_semitones`` drives them with their own audio pitched that far up or down: the same
@@ -85,12 +86,15 @@ def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None =
     held = data.held_out_index
     if len(held) == 0:
         raise S2LError(f"{dataset_root}: no held-out frames to evaluate")
+    # The bank holds training frames only: a held-out mouth must never lend its own detail.
+    bank = build_bank(model, data, data.train_index, detail) if detail is not None and model.config.canonical \
+        else None
     progress.start("evaluating", len(held))
     outputs, truths, psnr, ssims, full_out, full_truth = [], [], [], [], [], []
     for start in range(0, len(held), batch_size):
         index = held[start:start + batch_size]
         batch = data.batch(index)
-        output, _, _, truth = model.render_window(data, batch)
+        output, _, _, truth = model.render_window(data, batch, detail=bank)
         psnr.extend(image_psnr(output, truth).tolist())
         ssims.extend(ssim(output, truth, reduce=False).tolist())
         outputs.append(output)
@@ -110,6 +114,7 @@ def evaluate_actor(dataset_root: Path, folder: Path, progress: Progress | None =
     metrics = {
         "frames": int(len(held)),
         "voice_semitones": voice_semitones,
+        "detail": dataclasses.asdict(detail) if bank is not None else None,
         "steps": meta.get("steps"),
         "selected_step": meta.get("selected_step", meta.get("steps")),
         "partial_training": bool(meta.get("partial", False)),
