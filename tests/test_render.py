@@ -216,3 +216,56 @@ def test_batch_size_does_not_change_the_result(may_dataset, may_model, may_video
         outputs.append(np.stack(list(iter_frames(probe_video(target)))))
     assert outputs[0].shape[0] == 20
     assert np.array_equal(outputs[0], outputs[1])
+
+
+def test_the_clip_carries_the_dub_audio_at_its_own_rate_and_channels(may_dataset, may_model, may_video, samples,
+                                                                   tmp_path):
+    """A 48 kHz stereo dub stays 48 kHz stereo in the rendered clip (24-bit PCM beside ProRes)."""
+    mono, rate = sf.read(samples / "dub_audio" / "German1.wav", dtype="float32")
+    mono = mono if mono.ndim == 1 else mono.mean(1)
+    import librosa
+
+    resampled = librosa.resample(mono[: rate * 2], orig_sr=rate, target_sr=48000)
+    stereo = np.stack([resampled, -resampled], 1)
+    stem = tmp_path / "stereo48k.wav"
+    sf.write(stem, stereo, 48000, subtype="PCM_24")
+    target = tmp_path / "may_48k.mov"
+    render_clip(may_dataset.root, may_model, may_video, stem, target, RenderConfig(fit="trim"), "f0-f40")
+    audio = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                            "stream=codec_name,sample_rate,channels", "-of", "csv=p=0", str(target)],
+                           capture_output=True, text=True).stdout.strip()
+    assert audio == "pcm_s24le,48000,2"
+    back, back_rate = sf.read(_extract(target, tmp_path / "back.wav"))
+    assert back_rate == 48000 and back.shape == (round(40 / 25 * 48000), 2)
+    assert np.allclose(back[:, 0], stereo[: len(back), 0], atol=1e-4) and np.allclose(back[:, 1], -back[:, 0],
+                                                                                        atol=1e-4)
+
+
+def _extract(video, target):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-vn", "-c:a", "pcm_f32le", str(target)],
+                   check=True)
+    return target
+
+
+def test_real_mouth_detail_changes_only_the_mouth(may_dataset, may_model, may_video, samples, tmp_path):
+    """With the detail bank the mouth differs from the plain render; nothing outside the lower face does."""
+    from s2l_dub.model.detail import DetailConfig
+
+    renderer = ActorRenderer(may_dataset.root, may_model)
+    plain, detailed = tmp_path / "plain.mp4", tmp_path / "detailed.mp4"
+    audio = samples / "dub_audio" / "German1.wav"
+    for target, detail in ((plain, None), (detailed, DetailConfig())):
+        renderer.render(may_video, audio, target, RenderConfig(encode=EncodeSettings("h264", 10), fit="trim",
+                                                               detail=detail), "f0-f30")
+    g = may_dataset.geometry
+    size = int(g["lower_face_size"])
+    changed_inside = []
+    for i, (a, b) in enumerate(zip(iter_frames(probe_video(plain)), iter_frames(probe_video(detailed)))):
+        keep = np.ones(a.shape[:2], bool)
+        x, y = g["lower_face_origins"][i]
+        keep[y:y + size, x:x + size] = False
+        assert np.array_equal(a[keep], b[keep]) or psnr(a[keep], b[keep]) > 45
+        changed_inside.append(psnr(a[~keep], b[~keep]))
+    assert np.mean(changed_inside) < 60  # the mouth did change
+    sidecar = json.loads(detailed.with_suffix(".mp4.json").read_text())
+    assert sidecar["detail"]["neighbours"] == DetailConfig().neighbours

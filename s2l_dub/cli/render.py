@@ -8,6 +8,7 @@ import click
 
 from ..artifacts import refuse_overwrite
 from ..dataset.prepare import dataset_dir
+from ..model.detail import DEFAULT_DETAIL, DetailConfig
 from ..render.encode import EncodeSettings
 from ..render.engine import FIT_POLICIES, RenderConfig, render_clip
 from ..render.pose import PoseConfig
@@ -33,15 +34,18 @@ from .console import RichProgress
               help="Take the head's rotation, frame by frame, from this clip.")
 @click.option("--max-pose-change", type=float, default=PoseConfig.max_change_deg, show_default=True,
               help="Cap on how far pose control may turn the head (degrees).")
+@click.option("--detail/--no-detail", default=DEFAULT_DETAIL is not None, show_default=True,
+              help="Give the generated mouth real detail (lip lines, teeth) from the actor's own footage.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("s2l-work"), show_default=True)
 @click.pass_obj
 def render_command(console, actor, video, audio, range_text, codec, crf, fit, face, yaw, pitch, pose_from,
-                   max_pose_change, output, out):
+                   max_pose_change, detail, output, out):
     """Make an actor's clip speak new audio (only the mouth changes, unless pose control turns the head)."""
     config = RenderConfig(encode=EncodeSettings(codec=codec, crf=crf), fit=fit, face=face,
                           pose=PoseConfig(yaw_deg=yaw, pitch_deg=pitch, max_change_deg=max_pose_change),
-                          pose_from=None if pose_from is None else str(pose_from))
+                          pose_from=None if pose_from is None else str(pose_from),
+                          detail=(DEFAULT_DETAIL or DetailConfig()) if detail else None)
     # Before the actor loads: a mistyped -o must not cost a model load, let alone replace the dub.
     refuse_overwrite(output, [("the source clip", video), ("the dub audio", audio), ("the pose clip", pose_from)])
     config.encode.validate(output)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..dataset.prepare import dataset_dir
+from ..model.detail import DEFAULT_DETAIL, DetailConfig
 from ..train.config import BUDGETS, LR_SCHEDULES, budget
 from ..train.trainer import model_dir, train_actor
 from .console import RichProgress
@@ -52,12 +53,15 @@ def train_command(console, actor, budget_name, steps, lr_schedule, expert_actors
 @click.option("--voice-semitones", type=float, default=0.0, show_default=True,
               help="Drive the held-out frames with their audio pitched this far up or down: the same words in "
                    "another voice, as a dub actor's (metrics_voice+N.json beside metrics.json).")
+@click.option("--detail/--no-detail", default=DEFAULT_DETAIL is not None, show_default=True,
+              help="Give the generated mouths real detail from the actor's training frames, as renders do.")
 @click.pass_obj
-def eval_command(console, actor, out, video, voice_semitones):
+def eval_command(console, actor, out, video, voice_semitones, detail):
     """Evaluate on the held-out last 10 % with the actor's own audio."""
     from ..train.evaluate import evaluate_actor
 
     with RichProgress(console) as progress:
         metrics = evaluate_actor(dataset_dir(out, actor), model_dir(out, actor), progress, write_video=video,
-                                 voice_semitones=voice_semitones)
+                                 voice_semitones=voice_semitones,
+                                 detail=(DEFAULT_DETAIL or DetailConfig()) if detail else None)
     console.print_json(json.dumps(metrics))

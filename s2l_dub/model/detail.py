@@ -88,6 +88,9 @@ class DetailBank:
         return (gaussian_blur(generated, config.sigma_px) + config.strength * borrowed).clamp(0, 1)
 
 
+DEFAULT_DETAIL: DetailConfig | None = None
+"""What renders, the main job and eval use unless told otherwise (BENCHMARKS.md, issue 22)."""
+
 MAX_BANK_FRAMES = 4000
 """Mouths kept in the bank at most, evenly spread over the footage: memory stays flat (about
 60 MB at the sample anchor's lip box) however many minutes an actor has."""

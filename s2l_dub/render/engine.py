@@ -30,6 +30,7 @@ from ..face.landmark_sets import mouth_aperture
 from ..face.track import FaceHint, lost_ranges
 from ..media import FrameRange, iter_frames, load_audio, parse_range, probe_video
 from ..media.audio_io import cut_audio
+from ..model.detail import DEFAULT_DETAIL, DetailBank, DetailConfig, build_bank
 from ..model.sync import SYNC_FRAMES, SyncExpert, sync_windows
 from ..progress import NullProgress, Progress
 from ..train import checkpoint
@@ -58,6 +59,9 @@ class RenderConfig:
     """Frames the VAD finds silent get the actor's own quietest audio, so the mouth rests closed."""
     face: str | None = None
     """Which face is the actor in a clip that was not prepared (as `prepare --face`)."""
+    detail: DetailConfig | None = DEFAULT_DETAIL
+    """Real mouth detail from the actor's own prepared frames (``model.detail``); None: the
+    generated mouth as it is."""
     pose: PoseConfig = PoseConfig()
     pose_from: str | None = None
     """A clip whose head rotations the render takes over (pose-controllable synthesis)."""
@@ -90,6 +94,16 @@ class ActorRenderer:
         self.resting_mel = resting_window(self.dataset, self.data)
         self._digests = DigestCache(self.model_folder / "digests.json")
         self._identity = IdentityCheck(self.dataset, self.model_folder / "identity.json")
+        self._banks: dict[DetailConfig, DetailBank] = {}
+
+    def detail_bank(self, config: DetailConfig | None) -> DetailBank | None:
+        """The actor's registered real mouths (every usable prepared frame), built once per setting."""
+        if config is None or config.strength <= 0 or not self.model.config.canonical:
+            return None
+        if config not in self._banks:
+            frames = torch.nonzero(self.data.valid).flatten()
+            self._banks[config] = build_bank(self.model, self.data, frames, config)
+        return self._banks[config]
 
     @property
     def model_id(self) -> str:
@@ -179,6 +193,7 @@ class ActorRenderer:
         timecode = add_frames_to_timecode(info.timecode, frames.start, info.frame_rate) if info.timecode else None
         learned_offset = model.depth.offset.detach() if config.pose_control else None
         hole_pixels, head_pixels = 0, 0
+        bank = self.detail_bank(config.detail)
         progress.start(f"rendering {Path(video).name}", int(kept))
         try:
             planar = info.pix_fmt == "yuv420p" and info.width % 2 == 0 and info.height % 2 == 0
@@ -199,6 +214,7 @@ class ActorRenderer:
                         hole_pixels += sum(int(t.holes.sum()) for t in turned if t is not None)
                         head_pixels += sum(int(t.changed.astype(bool).sum()) for t in turned if t is not None)
                     for frame in _synthesise(model, data, geometry, local, mel, decoded, source_planes, info, config,
+                                             bank,
                                              None if poses is None else (poses[0][local], poses[1][local]),
                                              turned):
                         encoder.write(frame)
@@ -224,6 +240,7 @@ class ActorRenderer:
             "model": {"folder": str(self.model_folder.resolve()), "run_key": self.meta.get("run_key"),
                       "steps": self.meta.get("steps"), "id": self.model_id},
             "codec": config.encode.codec,
+            "detail": dataclasses.asdict(config.detail) if bank is not None else None,
             "frames": int(kept),
             "silent_frames": int(silent.sum()),
             "face_lost_frames": [[frames.start + a, frames.start + b] for a, b in lost],
@@ -354,6 +371,7 @@ def resting_window(dataset: ActorDataset, data: TrainingData) -> torch.Tensor:
 @torch.no_grad()
 def _synthesise(model, data: TrainingData, geometry: FrameGeometry, local: np.ndarray, mel: torch.Tensor,
                 decoded: list[np.ndarray], planes: list[np.ndarray] | None, info, config: RenderConfig,
+                bank: DetailBank | None,
                 poses: tuple[np.ndarray, np.ndarray] | None = None, turned: list | None = None) -> list[np.ndarray]:
     """Render a batch of frames: model at crop resolution, pasted back into the full frames.
 
@@ -374,7 +392,7 @@ def _synthesise(model, data: TrainingData, geometry: FrameGeometry, local: np.nd
     if turned is not None:
         holes = torch.stack([_window_holes(t, geometry, int(i), batch["window_origins"][k], data.window_hw)
                              for k, (t, i) in enumerate(zip(turned, local))])
-    output, _, mask, _ = model.render_window(data, batch, holes)
+    output, _, mask, _ = model.render_window(data, batch, holes, detail=bank)
     matrix, full_range = decoding_matrix(info.color)
     frames = []
     for k, frame in enumerate(decoded):

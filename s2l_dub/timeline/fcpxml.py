@@ -102,7 +102,7 @@ def write_fcpxml(timeline: otio.schema.Timeline, path: Path, size: tuple[int, in
     project = ET.SubElement(event, "project", name=timeline.name or "timeline")
     tc_start = timeline.global_start_time.rescaled_to(float_rate).to_frames() if timeline.global_start_time else 0
     sequence = ET.SubElement(project, "sequence", format="r1", duration=_seconds(total, rate),
-                             tcStart=_seconds(tc_start, rate), tcFormat="NDF")
+                             tcStart=_seconds(tc_start, rate), tcFormat=_tc_format(timeline))
     spine = ET.SubElement(sequence, "spine")
 
     # The primary storyline: items in order, ended by a gap so connected clips always have a parent.
@@ -171,6 +171,13 @@ def _item_element(parent: ET.Element, item, offset: int, frames: int, rate: Frac
         metadata = ET.SubElement(element, "metadata")
         ET.SubElement(metadata, "md", key=METADATA_KEY, value=json.dumps(_plain(s2l), sort_keys=True))
     return element, local
+
+
+def _tc_format(timeline: otio.schema.Timeline) -> str:
+    """The timecode format the project was read with (drop-frame stays drop-frame), else NDF."""
+    stored = timeline.metadata.get("fcpxml", {})
+    value = stored.get("tcFormat") if hasattr(stored, "get") else None
+    return value if value in ("DF", "NDF") else "NDF"
 
 
 def _plain(value):
