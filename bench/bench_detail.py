@@ -34,6 +34,10 @@ VARIANTS = {
     "k4_s1": DetailConfig(neighbours=4, sigma_px=1.0),
     "k4_s3": DetailConfig(neighbours=4, sigma_px=3.0),
     "k1_s3": DetailConfig(neighbours=1, sigma_px=3.0),
+    "mouth_k4": DetailConfig(mode="mouth", neighbours=4),
+    "mouth_k8": DetailConfig(mode="mouth", neighbours=8),
+    "mouth_k4_nostretch": DetailConfig(mode="mouth", neighbours=4, max_stretch=1.0),
+    "mouth_k2": DetailConfig(mode="mouth", neighbours=2),
 }
 
 
@@ -72,10 +76,10 @@ def contact_sheet(target: Path, dataset, data, rows: list[tuple[str, torch.Tenso
                                            np.asarray(g["lower_face_origins"][i], np.float64), scale)
             tiles.append(cv2.resize(patch, size, interpolation=cv2.INTER_NEAREST))
         row = np.concatenate(tiles, 1)
-        label_band = np.zeros((22, row.shape[1], 3), np.float32)
-        cv2.putText(label_band, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (1, 1, 1), 1)
-        sheet.append(np.concatenate([label_band, row], 0))
-    image = (np.clip(np.concatenate(sheet, 0), 0, 1) * 255).astype(np.uint8)
+        label_band = np.zeros((22, row.shape[1], 3), np.uint8)
+        cv2.putText(label_band, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+        sheet.append(np.concatenate([label_band, (np.clip(row, 0, 1) * 255).astype(np.uint8)], 0))
+    image = np.concatenate(sheet, 0)
     target.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(target), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
@@ -96,7 +100,7 @@ def main() -> None:
     train = data.train_index
     print(f"{dataset_root.parent.name}: model step {meta.get('selected_step', meta.get('steps'))}, "
           f"{len(train)} training frames in the bank, {len(data.held_out_index)} held out")
-    header = ("| variant | window dB | window SSIM | tight dB | tight SSIM | tight CPBD (truth) | "
+    header = ("| variant | window dB | window SSIM | tight dB | tight SSIM | tight CPBD (truth) | tight edges / truth | "
               "tight motion (truth) | bank s | s per frame |")
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
@@ -115,7 +119,7 @@ def main() -> None:
         rows.append((name, crops_out))
         print(f"| {name} | {float(psnr(out, truth).mean()):.2f} | {float(ssim(out, truth)):.4f} | "
               f"{tight['tight_psnr_db']:.2f} | {tight['tight_ssim']:.4f} | "
-              f"{_f(tight['tight_cpbd'])} ({_f(tight['tight_cpbd_ground_truth'])}) | "
+              f"{_f(tight['tight_cpbd'])} ({_f(tight['tight_cpbd_ground_truth'])}) | {tight['tight_edge_ratio']:.3f} | "
               f"{tight['tight_motion']:.4f} ({tight['tight_motion_ground_truth']:.4f}) | {bank_s:.1f} | "
               f"{per_frame:.3f} |", flush=True)
     if args.sheet:
