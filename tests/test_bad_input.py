@@ -330,3 +330,31 @@ def test_outputs_honour_the_umask_and_leftovers_are_swept(tmp_path):
     mine.write_bytes(b"being written")
     assert sweep_temporaries(tmp_path) == [leftover]
     assert not leftover.exists() and mine.exists()
+
+
+def test_a_kill_during_the_sync_expert_resumes_from_its_checkpoint(may_dataset, tmp_path, monkeypatch):
+    from s2l_dub.progress import NullProgress
+    from s2l_dub.train import trainer
+    from s2l_dub.train.config import TrainConfig
+
+    config = TrainConfig(steps=2, batch_size=4, expert_steps=40, expert_batch=32, checkpoint_every=10,
+                         preview_every=10, log_every=1, voice_variants=())
+    real_loss, calls = trainer.contrastive_sync_loss, []
+
+    def killed_at_25(*args):
+        calls.append(1)
+        if len(calls) == 25:
+            raise KeyboardInterrupt  # what a kill leaves: the checkpoints written so far
+        return real_loss(*args)
+
+    monkeypatch.setattr(trainer, "contrastive_sync_loss", killed_at_25)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train_actor(may_dataset.root, tmp_path / "model", config)
+    assert (tmp_path / "model" / trainer.EXPERT_CHECKPOINTS / "ckpt-0000020").is_dir()
+    calls.clear()
+    progress = NullProgress()
+    trainer.train_actor(may_dataset.root, tmp_path / "model", config, progress)
+    assert "sync expert: resuming from step 20" in progress.messages
+    assert len(calls) == 20  # only the steps left
+    assert (tmp_path / "model" / trainer.EXPERT_FILE).exists()
+    assert not list((tmp_path / "model" / trainer.EXPERT_CHECKPOINTS).glob("ckpt-*"))

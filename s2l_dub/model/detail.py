@@ -44,6 +44,13 @@ class DetailConfig:
     """'mouth' mode: the generated mouth's light below this blur replaces the neighbours' own."""
 
 
+def _distances(query: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances computed row by row the same way whatever the batch: the matrix-product
+    shortcut cdist takes for larger batches rounds differently, and a render must not depend on
+    how its frames were batched."""
+    return torch.cdist(query, bank, compute_mode="donot_use_mm_for_euclid_dist")
+
+
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur with reflected borders, (B, C, H, W)."""
     radius = max(1, int(round(3 * sigma)))
@@ -118,7 +125,7 @@ class DetailBank:
         query = match_features(generated, mask, config.sigma_px, config.match_px)
         if self.mouths is not None:
             return self._whole_mouths(generated, query)
-        distance = torch.cdist(query, self.features.to(query))
+        distance = _distances(query, self.features.to(query))
         k = min(config.neighbours, len(self.features))
         nearest, index = distance.topk(k, largest=False)
         scale = nearest[:, :1].clamp(min=1e-6) * config.temperature
@@ -129,7 +136,7 @@ class DetailBank:
     def _whole_mouths(self, generated: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         config = self.config
         shape = ((query - self.mean.to(query)) @ self.basis.to(query)) * self.stretch.to(query)
-        distance = torch.cdist(shape, self.features.to(query))
+        distance = _distances(shape, self.features.to(query))
         k = min(config.neighbours, len(self.features))
         nearest, index = distance.topk(k, largest=False)
         scale = nearest[:, :1].clamp(min=1e-6) * config.temperature

@@ -25,6 +25,7 @@ from .config import TrainConfig, learning_rate_scale, patience_spent
 from .data import TrainingData, build_training_data, speech_seconds, sync_targets, voice_windows
 
 EXPERT_FILE = "sync_expert.safetensors"
+EXPERT_CHECKPOINTS = "expert_checkpoints"
 MODEL_FILE = "model.safetensors"
 MODEL_META = "model.json"
 BEST_FILE = "best.safetensors"
@@ -322,7 +323,21 @@ def _sync_expert(data: TrainingData, extras: list[ActorDataset], target: Path, c
         share = torch.tensor([float(len(source.centres)) for source in sources])
         rng = torch.Generator().manual_seed(config.seed + 1)
         optimizer = torch.optim.Adam(expert.parameters(), config.expert_learning_rate)
-        for _ in range(config.expert_steps):
+        # Checkpointed like the generator, so a kill during this stage does not restart it from zero.
+        checkpoints = target / EXPERT_CHECKPOINTS
+        done = 0
+        try:
+            latest = checkpoint.load_latest(checkpoints, progress.log)
+        except ArtifactVersionError:
+            latest = None
+        if latest is not None and latest[0].get("run_key") == key:
+            checkpoint.restore(latest[1], expert, optimizer, rng)
+            done = int(latest[0]["step"])
+            progress.advance(done)
+            progress.log(f"sync expert: resuming from step {done}")
+        else:
+            checkpoint.clear(checkpoints)
+        for step in range(done, config.expert_steps):
             # Without extra footage no draw is made, so the batches are those of earlier versions.
             source = sources[int(torch.multinomial(share, 1, generator=rng))] if extras else sources[0]
             centre = source.centres[torch.randint(len(source.centres), (config.expert_batch,), generator=rng)]
@@ -332,11 +347,15 @@ def _sync_expert(data: TrainingData, extras: list[ActorDataset], target: Path, c
             loss.backward()
             optimizer.step()
             progress.advance()
+            if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.expert_steps:
+                checkpoint.save_checkpoint(checkpoints, step + 1, expert, optimizer, rng,
+                                           {"run_key": key, "loss": float(loss.detach())})
         accuracy, chance = sync_accuracy(expert, sources[0].lips, data, _window_centres(data, data.held_out_index))
         meta = {"key": key, "held_out_top1": accuracy, "chance": chance, "final_loss": float(loss.detach()),
                 "extra_footage": [{"actor": extra.manifest["actor"], "frames": len(source.centres)}
                                   for extra, source in zip(extras, sources[1:])]}
         checkpoint.save_weights(path, expert, meta)
+        checkpoint.clear(checkpoints)
         extra_text = f", with {len(extras)} extra footage" if extras else ""
         progress.log(f"sync expert: held-out top-1 {accuracy:.1%} among {round(1 / chance)} candidates "
                      f"(chance {chance:.1%}){extra_text}")
