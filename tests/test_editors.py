@@ -4,7 +4,6 @@ The expected rates are the sequences' own, as the files state them; the refused 
 ones OpenTimelineIO's adapters cannot read (they stay listed here until they read).
 """
 
-from pathlib import Path
 
 import opentimelineio as otio
 import pytest
