@@ -125,22 +125,22 @@ class DetailBank:
         query = match_features(generated, mask, config.sigma_px, config.match_px)
         if self.mouths is not None:
             return self._whole_mouths(generated, query)
-        distance = _distances(query, self.features.to(query))
-        k = min(config.neighbours, len(self.features))
-        nearest, index = distance.topk(k, largest=False)
-        scale = nearest[:, :1].clamp(min=1e-6) * config.temperature
-        weights = torch.softmax(-(nearest - nearest[:, :1]) / scale, dim=1)
+        index, weights = self._nearest(query)
         borrowed = (self.detail[index].to(generated) * weights[:, :, None, None, None]).sum(1)
         return (gaussian_blur(generated, config.sigma_px) + config.strength * borrowed).clamp(0, 1)
+
+    def _nearest(self, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bank rows nearest each query row and their weights, softer the further they lie
+        beyond the nearest one."""
+        distance = _distances(query, self.features.to(query))
+        nearest, index = distance.topk(min(self.config.neighbours, len(self.features)), largest=False)
+        scale = nearest[:, :1].clamp(min=1e-6) * self.config.temperature
+        return index, torch.softmax(-(nearest - nearest[:, :1]) / scale, dim=1)
 
     def _whole_mouths(self, generated: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         config = self.config
         shape = ((query - self.mean.to(query)) @ self.basis.to(query)) * self.stretch.to(query)
-        distance = _distances(shape, self.features.to(query))
-        k = min(config.neighbours, len(self.features))
-        nearest, index = distance.topk(k, largest=False)
-        scale = nearest[:, :1].clamp(min=1e-6) * config.temperature
-        weights = torch.softmax(-(nearest - nearest[:, :1]) / scale, dim=1)
+        index, weights = self._nearest(shape)
         chosen = self.mouths[index].to(generated)
         mouths = (chosen * weights[:, :, None, None, None]).sum(1)
         # The neighbours were lit as the footage was; the generated mouth is lit as this frame is.

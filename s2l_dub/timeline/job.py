@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..artifacts import DigestCache, read_json, safe_name, stable_key, write_json
+from ..artifacts import DigestCache, read_json, refuse_overwrite, safe_name, stable_key, write_json
 from ..audio.asr import AsrConfig, transcribe
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..dataset.prepare import ClipInput, dataset_dir, prepare_actor
@@ -140,10 +140,8 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     work = Path(work) if work else default_work(timeline_path)
     inputs = [("the input timeline", timeline_path), ("the dub stem", audio_path)]
     inputs += [(role, Path(p)) for role, p in (("the subtitles", subtitles), ("the actors file", actors_file)) if p]
-    for role, path in inputs:
-        for written in (output, output.with_suffix(".otio"), output.with_name(output.name + ".s2l.json")):
-            if written.resolve() == path.resolve():
-                raise TimelineError(f"{written}: refusing to overwrite {role}; choose another -o")
+    for written in (output, output.with_suffix(".otio"), output.with_name(output.name + ".s2l.json")):
+        refuse_overwrite(written, inputs)
     adapter_for(output)
     if not math.isfinite(config.audio_offset_s):
         raise TimelineError(f"--audio-offset {config.audio_offset_s}: must be a finite time")
