@@ -106,7 +106,20 @@ def test_ray_executor_gives_the_same_outputs(crashed_then_resumed, show):
             a, b = probe_video(media), probe_video(twin)
             assert a.frame_count == b.frame_count
             middle = a.frame_count // 2
-            assert np.array_equal(next(iter_frames(a, middle, middle + 1)), next(iter_frames(b, middle, middle + 1)))
+            here, there = (next(iter_frames(v, middle, middle + 1)).astype(np.float32) for v in (a, b))
+            assert largest_block_difference(here, there) <= 4.0, media.name
+
+
+def largest_block_difference(a: np.ndarray, b: np.ndarray, block: int = 16) -> float:
+    """The largest mean absolute difference (0-255) over the frames' 16-pixel blocks.
+
+    Ray gives each render one CPU where the local run uses them all, and on some CPUs the
+    float sums then round differently; the renders agree to the encoder's noise, not to the bit.
+    A different segment, a shifted sound or another model moves the mouth's blocks by tens.
+    """
+    h, w = (a.shape[0] // block) * block, (a.shape[1] // block) * block
+    difference = np.abs(a[:h, :w] - b[:h, :w]).reshape(h // block, block, w // block, block, -1)
+    return float(difference.mean(axis=(1, 3, 4)).max())
 
 
 @pytest.mark.parametrize("change, message", [

@@ -4,13 +4,25 @@ The expected rates are the sequences' own, as the files state them; the refused 
 ones OpenTimelineIO's adapters cannot read (they stay listed here until they read).
 """
 
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import urlparse
 
 import opentimelineio as otio
 import pytest
+from lxml import etree
 
 from s2l_dub.errors import TimelineError
+from s2l_dub.timeline.fcpxml import METADATA_KEY
 from s2l_dub.timeline.io import read_timeline, write_timeline
-from s2l_dub.timeline.shots import DUB_TRACK_PREFIX, frame_range, timeline_rate
+from s2l_dub.timeline.shots import (
+    DUB_TRACK_PREFIX,
+    collect_shots,
+    frame_range,
+    timeline_rate,
+)
+from s2l_dub.timeline.writeback import dubbed_timeline
+from s2l_dub.timeline.xmlsplice import newline_of, parse_positions
 
 from .conftest import samples_dir
 
@@ -76,3 +88,102 @@ def test_edl_write_back_is_the_dub_layer_beside_the_cut(tmp_path):
     assert text.count("\n001 ") == 1 and "\n002 " not in text
     assert "FROM FILE: edl_25fps.fr.media/shot_a.mov" in text
     assert "00:00:00:10 00:00:01:05" in text  # record in and out: frames 10 to 30
+
+
+SPLICED = [n for n in FILES if n.endswith((".xml", ".fcpxml")) and n not in REFUSED]
+
+
+def _with_a_dub(original: otio.schema.Timeline, folder: Path, lang: str = "fr") -> otio.schema.Timeline:
+    """The editor's timeline with a dub as the main job adds it: a render on the picture lane, the stem below."""
+    rate = timeline_rate(original)
+    stem = samples_dir() / "dub_audio" / "english_60s.wav"
+    dubbed, _ = dubbed_timeline(original, [], stem, 4.0, 0.0, lang, folder, rate)
+    picture = next(t for t in dubbed.tracks if t.name == f"{DUB_TRACK_PREFIX}{lang}")
+    picture.append(otio.schema.Gap(source_range=frame_range(0, 10, rate)))
+    picture.append(otio.schema.Clip(
+        name="shot [actor_1]", source_range=frame_range(100, 20, rate),
+        media_reference=otio.schema.ExternalReference(target_url=f"cut.{lang}.media/shot.mp4",
+                                                      available_range=frame_range(100, 20, rate)),
+        metadata={"s2l": {"lang": lang, "actor": "actor_1", "source_clip": "shot", "qc": []}},
+        markers=[otio.schema.Marker(name="S2L QC: weak sync", marked_range=frame_range(100, 20, rate))]))
+    return dubbed
+
+
+def _added_nodes(root):
+    """What the dub added: FCP7 tracks named S2L, FCPXML connected clips, assets and formats with s2l ids."""
+    if root.tag == "xmeml":
+        ours = [t for t in root.iter("track") if t.find("name") is not None and t.find("name").text.startswith("S2L ")]
+        # A <video> or <audio> holding only the dub's tracks was added whole.
+        return list({id(n): n for n in (t.parent if all(c in ours for c in t.parent.children) else t
+                                        for t in ours)}.values())
+    return [n for n in root.iter() if n.tag in ("asset", "format") and n.attrs.get("id", "").startswith("s2l")] + \
+        [n for n in root.iter("asset-clip") if any(m.attrs.get("key") == METADATA_KEY for m in n.iter("md"))]
+
+
+def _without(data: bytes, nodes) -> bytes:
+    """``data`` less each node's element and the line it starts (its indentation and newline)."""
+    cuts = []
+    newline = newline_of(data).encode()
+    for node in nodes:
+        line = data.rfind(newline, 0, node.start) + len(newline)
+        close = data.index(b">", node.end) + 1
+        cuts.append((line, close + len(newline) * data.startswith(newline, close)))
+    kept, cursor = [], 0
+    for start, stop in sorted(cuts):
+        kept.append(data[cursor:start])
+        cursor = stop
+    return b"".join(kept) + data[cursor:]
+
+
+def _spans(timeline):
+    return [(t.name, t.kind, c.name, t.range_of_child(c), c.enabled) for t in timeline.tracks
+            if not t.name.startswith(DUB_TRACK_PREFIX) for c in t.find_clips()]
+
+
+@pytest.mark.parametrize("name", SPLICED)
+def test_write_back_adds_the_dub_to_the_editors_own_file(name, tmp_path):
+    """FCP7 XML and FCPXML come back as the editor's document plus the dub: no nest, link, title,
+    marker or byte of theirs lost, the dub where it was put, and FCPXML valid against Apple's DTD."""
+    source = TIMELINES / name
+    original = read_timeline(source)
+    out = write_timeline(_with_a_dub(original, tmp_path), tmp_path / name, protect=(source,), source=source)
+
+    data, root = parse_positions(out)
+    added = _added_nodes(root)
+    assert len(added) == (2 if name.endswith(".xml") else 4)  # FCPXML: two assets, two connected clips
+    assert all(n.tag in ("track", "video", "audio", "asset", "asset-clip") for n in added)
+    stripped = _without(data, added)
+    if name.endswith(".xml"):
+        assert stripped == source.read_bytes()
+    else:  # an empty-element parent (<gap/>) was opened to take its connected clip
+        assert ET.canonicalize(stripped.decode(), strip_text=True) == \
+            ET.canonicalize(from_file=str(source), strip_text=True)
+
+    back = read_timeline(out)
+    assert _spans(back) == _spans(original)
+    rate = timeline_rate(original)
+    picture = next(t for t in back.tracks if t.name == f"{DUB_TRACK_PREFIX}fr")
+    render = picture.find_clips()[0]
+    assert picture.range_of_child(render) == frame_range(10, 20, rate)
+    assert render.source_range.start_time.to_frames() == 100 and render.metadata["s2l"]["actor"] == "actor_1"
+    assert Path(urlparse(render.media_reference.target_url).path).name == "shot.mp4"
+    stem = next(t for t in back.tracks if t.name == f"{DUB_TRACK_PREFIX}fr dub").find_clips()[0]
+    assert stem.metadata["s2l"]["role"] == "dub_stem" and stem.source_range.duration.to_frames() == int(4.0 * rate)
+
+    # A second language over the dubbed file dubs the actors' own shots, never the first dub's renders.
+    shots, skipped = collect_shots(back, tmp_path)
+    assert "shot [actor_1]" not in {s.name for s in shots} | {s.name for s in skipped}
+
+    if name.endswith(".fcpxml"):
+        version = ET.parse(out).getroot().get("version").replace(".", "_")
+        dtd = etree.DTD(str(TIMELINES / "dtd" / f"FCPXMLv{version}.dtd"))
+        assert dtd.validate(etree.parse(str(out))), dtd.error_log.filter_from_errors()
+
+
+def test_fcpxml_regenerated_from_other_formats_validates(tmp_path):
+    """An FCPXML written from an OTIO or Premiere timeline (nothing to splice into) is valid 1.9."""
+    for name in ("otio_simple_cut.otio", "fcp7_premiere_enable.xml"):
+        timeline = _with_a_dub(read_timeline(TIMELINES / name), tmp_path)
+        out = write_timeline(timeline, tmp_path / (Path(name).stem + ".fcpxml"))
+        dtd = etree.DTD(str(TIMELINES / "dtd" / "FCPXMLv1_9.dtd"))
+        assert dtd.validate(etree.parse(str(out))), (name, dtd.error_log.filter_from_errors())

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 import opentimelineio as otio
 
 from ..errors import TimelineError
-from .shots import file_url, frame_range, local_path
+from .shots import DUB_TRACK_PREFIX, file_url, frame_range, local_path, plain_metadata
 
 VERSION = "1.9"
 METADATA_KEY = "com.s2l-dub.metadata"
@@ -37,11 +37,15 @@ def exact_rate(rate: float) -> Fraction:
 
 
 def _seconds(frames: int, rate: Fraction) -> str:
-    value = Fraction(frames) / rate
+    return time_text(Fraction(frames) / rate)
+
+
+def time_text(value: Fraction) -> str:
+    """FCPXML's rational time: ``3s``, ``1001/30000s``."""
     return f"{value.numerator}s" if value.denominator == 1 else f"{value.numerator}/{value.denominator}s"
 
 
-def _parse_time(text: str | None) -> Fraction:
+def parse_time(text: str | None) -> Fraction:
     if not text:
         return Fraction(0)
     body = text.strip().rstrip("s")
@@ -169,7 +173,7 @@ def _item_element(parent: ET.Element, item, offset: int, frames: int, rate: Frac
     s2l = item.metadata.get("s2l")
     if s2l:
         metadata = ET.SubElement(element, "metadata")
-        ET.SubElement(metadata, "md", key=METADATA_KEY, value=json.dumps(_plain(s2l), sort_keys=True))
+        ET.SubElement(metadata, "md", key=METADATA_KEY, value=json.dumps(plain_metadata(s2l), sort_keys=True))
     return element, local
 
 
@@ -178,15 +182,6 @@ def _tc_format(timeline: otio.schema.Timeline) -> str:
     stored = timeline.metadata.get("fcpxml", {})
     value = stored.get("tcFormat") if hasattr(stored, "get") else None
     return value if value in ("DF", "NDF") else "NDF"
-
-
-def _plain(value):
-    """OTIO's metadata containers as plain dicts and lists, for JSON."""
-    if hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "AnyVector":
-        return [_plain(v) for v in value]
-    return value
 
 
 def _at(time: otio.opentime.RationalTime, rate: float) -> int:
@@ -218,34 +213,34 @@ def read_fcpxml(path: Path) -> otio.schema.Timeline:
     fmt = formats.get(sequence.get("format"))
     if fmt is None or not fmt.get("frameDuration"):
         raise TimelineError(f"{path}: the sequence has no frame rate (format frameDuration)")
-    rate = 1 / _parse_time(fmt.get("frameDuration"))
+    rate = 1 / parse_time(fmt.get("frameDuration"))
     float_rate = float(rate)
 
     timeline = otio.schema.Timeline(name=(project.get("name") if project is not None else None) or path.stem)
     # Spine offsets count from the sequence's start timecode: a project starting at 01:00:00:00
     # has its first clip at offset 3600s, which is the timeline's first frame, not an hour in.
-    tc_start = _frames(_parse_time(sequence.get("tcStart")), rate)
+    tc_start = _frames(parse_time(sequence.get("tcStart")), rate)
     timeline.global_start_time = otio.opentime.RationalTime(tc_start, float_rate)
     if sequence.get("tcFormat"):
         timeline.metadata["fcpxml"] = {"tcFormat": sequence.get("tcFormat")}
     placed: dict[int, list[tuple[int, object]]] = {0: []}
     for element in sequence.find("spine"):
         if element.tag == "transition":
-            half = _frames(_parse_time(element.get("duration")), rate) // 2
-            start = _frames(_parse_time(element.get("offset")), rate) - tc_start
+            half = _frames(parse_time(element.get("duration")), rate) // 2
+            start = _frames(parse_time(element.get("offset")), rate) - tc_start
             placed[0].append((start + half, otio.schema.Transition(
                 name=element.get("name", ""), transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
                 in_offset=otio.opentime.RationalTime(half, float_rate),
                 out_offset=otio.opentime.RationalTime(half, float_rate))))
             continue
-        first = _frames(_parse_time(element.get("offset")), rate) - tc_start
-        local = _frames(_parse_time(element.get("start")), rate)
+        first = _frames(parse_time(element.get("offset")), rate) - tc_start
+        local = _frames(parse_time(element.get("start")), rate)
         placed[0].append((first, _read_item(element, assets, rate, float_rate, path)))
         for child in element:
             if child.get("lane") is None or child.tag == "transition":
                 continue
             lane = int(child.get("lane"))
-            at = first + _frames(_parse_time(child.get("offset")), rate) - local
+            at = first + _frames(parse_time(child.get("offset")), rate) - local
             placed.setdefault(lane, []).append((at, _read_item(child, assets, rate, float_rate, path)))
 
     for lane in [0, *sorted(k for k in placed if k > 0), *sorted((k for k in placed if k < 0), reverse=True)]:
@@ -264,12 +259,25 @@ def read_fcpxml(path: Path) -> otio.schema.Timeline:
             track.append(item)
             cursor = at + item.source_range.duration.to_frames()
         timeline.tracks.append(track)
+    for track in timeline.tracks[1:]:
+        track.name = _dub_lane_name(track) or track.name
     return timeline
 
 
+def _dub_lane_name(track: otio.schema.Track) -> str | None:
+    """``S2L <lang>`` for a lane holding only an earlier dub's clips: FCPXML has no lane names, and
+    a second language must know the first one's renders from the editor's pictures."""
+    languages = {c.metadata["s2l"].get("lang") if hasattr(c.metadata.get("s2l"), "get") else None
+                 for c in track.find_clips()}
+    if len(languages) != 1 or None in languages:
+        return None
+    suffix = " dub" if track.kind == otio.schema.TrackKind.Audio else ""
+    return f"{DUB_TRACK_PREFIX}{languages.pop()}{suffix}"
+
+
 def _read_item(element: ET.Element, assets: dict, rate: Fraction, float_rate: float, path: Path):
-    frames = _frames(_parse_time(element.get("duration")), rate)
-    local = _frames(_parse_time(element.get("start")), rate)
+    frames = _frames(parse_time(element.get("duration")), rate)
+    local = _frames(parse_time(element.get("start")), rate)
     name = element.get("name", "")
     if element.tag == "gap":
         return otio.schema.Gap(source_range=frame_range(0, frames, float_rate))
@@ -279,8 +287,8 @@ def _read_item(element: ET.Element, assets: dict, rate: Fraction, float_rate: fl
         rep = asset.find("media-rep")
         url = rep.get("src") if rep is not None else asset.get("src")
         reference = otio.schema.ExternalReference(
-            target_url=url, available_range=frame_range(_frames(_parse_time(asset.get("start")), rate),
-                                                   _frames(_parse_time(asset.get("duration")), rate), float_rate))
+            target_url=url, available_range=frame_range(_frames(parse_time(asset.get("start")), rate),
+                                                   _frames(parse_time(asset.get("duration")), rate), float_rate))
     clip = otio.schema.Clip(name=name, media_reference=reference, source_range=frame_range(local, frames, float_rate))
     if element.get("enabled") == "0":
         clip.enabled = False
@@ -289,8 +297,8 @@ def _read_item(element: ET.Element, assets: dict, rate: Fraction, float_rate: fl
     for marker in element.findall("marker"):
         clip.markers.append(otio.schema.Marker(
             name=marker.get("value", ""),
-            marked_range=frame_range(_frames(_parse_time(marker.get("start")), rate),
-                                _frames(_parse_time(marker.get("duration")), rate), float_rate),
+            marked_range=frame_range(_frames(parse_time(marker.get("start")), rate),
+                                _frames(parse_time(marker.get("duration")), rate), float_rate),
             color=otio.schema.MarkerColor.RED))
     for md in element.iter("md"):
         if md.get("key") == METADATA_KEY:

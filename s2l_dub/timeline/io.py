@@ -8,7 +8,10 @@ import opentimelineio as otio
 
 from ..artifacts import atomic_path
 from ..errors import BackendUnavailableError, MediaError, TimelineError
+from .fcp7 import insert_dub as insert_fcp7_dub
+from .fcp7 import restore_s2l_metadata
 from .fcpxml import read_fcpxml, write_fcpxml
+from .fcpxml_insert import insert_dub as insert_fcpxml_dub
 
 ADAPTERS = {
     ".otio": ("otio_json", "opentimelineio"),
@@ -28,6 +31,10 @@ def adapter_for(path: Path) -> str:
     if name != "s2l_fcpxml" and name not in otio.adapters.available_adapter_names():
         raise BackendUnavailableError(f"{path}: reading {suffix} needs the {package} package (pip install {package})")
     return name
+
+
+INSERTERS = {"fcp_xml": insert_fcp7_dub, "s2l_fcpxml": insert_fcpxml_dub}
+"""Formats whose write-back adds the dub to the editor's own document (same format in and out)."""
 
 
 def read_timeline(path: Path, rate: float | None = None) -> otio.schema.Timeline:
@@ -54,6 +61,7 @@ def read_timeline(path: Path, rate: float | None = None) -> otio.schema.Timeline
         timeline = timelines[0]
     if adapter == "fcp_xml":
         apply_fcp7_enabled(timeline, path)
+        restore_s2l_metadata(timeline)
     return timeline
 
 
@@ -98,13 +106,26 @@ def _disabled(element) -> bool:
     return (element.findtext("enabled") or "").strip().upper() == "FALSE"
 
 
-def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Path, ...] = ()) -> Path:
-    """Write atomically in the format ``path``'s extension names; never onto a ``protect`` path."""
+def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Path, ...] = (),
+                   source: Path | None = None) -> Path:
+    """Write atomically in the format ``path``'s extension names; never onto a ``protect`` path.
+
+    ``source``: the editor's file ``timeline`` was read from. When it is FCP7 XML or FCPXML and
+    ``path`` is too, the tracks the dub added are spliced into a copy of it instead of the
+    whole timeline being regenerated, which would lose what the adapter does not model.
+    """
     path = Path(path)
     for other in protect:
         if Path(other).resolve() == path.resolve():
             raise TimelineError(f"{path}: refusing to overwrite the input timeline")
     adapter = adapter_for(path)
+    splice_into = INSERTERS.get(adapter) if source is not None and adapter_for(source) == adapter else None
+    if splice_into is not None:
+        from .shots import timeline_rate
+
+        with atomic_path(path) as tmp:
+            splice_into(Path(source), added_tracks(timeline), tmp, timeline_rate(timeline), path.parent)
+        return path
     options = {}
     if adapter == "fcp_xml":
         timeline = _distinct_clips(timeline)
@@ -123,6 +144,12 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Pa
         if adapter == "fcp_xml":
             _finish_fcp7(tmp, _picture_size(timeline, path.parent), path.parent)
     return path
+
+
+def added_tracks(timeline: otio.schema.Timeline) -> list[otio.schema.Track]:
+    """The tracks this run's dub added (``dubbed_timeline`` marks them), not ones read from a file."""
+    return [t for t in timeline.tracks if hasattr(t.metadata.get("s2l"), "get")
+            and t.metadata["s2l"].get("added") and "fcp_xml" not in t.metadata]
 
 
 def dub_layer(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
@@ -178,7 +205,7 @@ def check_writable(timeline: otio.schema.Timeline, path: Path, source: Path) -> 
                 ref.target_url = file_url(local.resolve())
     with tempfile.TemporaryDirectory(prefix="s2l-write-check-") as scratch:
         try:
-            write_timeline(trial, Path(scratch) / path.name, protect=(Path(source),))
+            write_timeline(trial, Path(scratch) / path.name, protect=(Path(source),), source=Path(source))
         except TimelineError as e:
             raise TimelineError(f"{path}: the dubbed timeline could not be written in this format "
                                 f"({str(e).split(': ', 1)[-1]}); choose another -o format") from e

@@ -254,11 +254,13 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
     config = plan.config
     progress.start("writing timeline", None)
     timeline, flagged = _dubbed(plan, renders)
-    outputs = [write_timeline(timeline, plan.output, protect=(plan.timeline_path,))]
+    # The lossless .otio and the summary first: hours of renders must not end with no timeline
+    # if the editor's format then fails to write.
+    native = plan.output.suffix.lower() != ".otio"
+    outputs = [write_timeline(timeline, plan.output.with_suffix(".otio") if native else plan.output,
+                              protect=(plan.timeline_path,))]
     if plan.transcript:
         outputs.append(write_srt(plan.transcript, plan.output.with_suffix(".srt"), config.audio_offset_s))
-    if plan.output.suffix.lower() != ".otio":
-        outputs.append(write_timeline(timeline, plan.output.with_suffix(".otio"), protect=(plan.timeline_path,)))
     summary = {
         "format": "s2l-dub-job.1",
         "s2l_dub_version": __version__,
@@ -284,7 +286,16 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
         "failures": failures,
         "seconds": round(seconds, 1),
     }
-    write_json(plan.output.with_name(plan.output.name + ".s2l.json"), summary)
+    summary_path = plan.output.with_name(plan.output.name + ".s2l.json")
+    write_json(summary_path, summary)
+    if native:
+        try:
+            written = write_timeline(timeline, plan.output, protect=(plan.timeline_path,), source=plan.timeline_path)
+        except S2LError as e:
+            summary["failures"].append(f"{plan.output}: not written ({e}); the dub is in {outputs[0]}")
+        else:
+            summary["outputs"].insert(0, str(written.resolve()))
+        write_json(summary_path, summary)
     return summary
 
 

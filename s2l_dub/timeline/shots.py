@@ -108,6 +108,39 @@ def file_url(path: Path, host: str = "") -> str:
     return f"file://{host}" + quote(str(path))
 
 
+def picture_size(path: Path | None) -> tuple[int, int] | None:
+    """Width and height of the picture in ``path``; None when it is missing or unreadable."""
+    from ..errors import MediaError
+    from ..media import probe_video
+
+    if path is None or not path.is_file():
+        return None
+    try:
+        info = probe_video(path)
+    except MediaError:
+        return None
+    return info.width, info.height
+
+
+def plain_metadata(value):
+    """OTIO's metadata containers as plain dicts and lists, for JSON."""
+    if hasattr(value, "items"):
+        return {str(k): plain_metadata(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "AnyVector":
+        return [plain_metadata(v) for v in value]
+    return value
+
+
+def is_dub_track(track: otio.schema.Track) -> bool:
+    return track.name.startswith(DUB_TRACK_PREFIX)
+
+
+def is_rendered_clip(item) -> bool:
+    """A clip s2l-dub rendered (it names its actor), wherever an editor moved it."""
+    s2l = item.metadata.get("s2l")
+    return hasattr(s2l, "get") and "actor" in s2l and "source_clip" in s2l
+
+
 def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[Shot], list[Skipped]]:
     """Every dubbable picture clip, and every clip left alone with its reason."""
     rate = timeline_rate(timeline)
@@ -118,11 +151,14 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[
     spans = [_laid_out(track) for track in video_tracks]
     covered_above: list[list[tuple[int, int]]] = []
     for track, track_spans in zip(video_tracks, spans):
-        covered_above.append([_frames(track_spans[item], rate) for item in track
-                              if isinstance(item, (otio.schema.Clip, otio.schema.Stack)) and item.enabled])
+        # An earlier language's dub lies over the actor's own pictures, which a new language dubs again.
+        covered_above.append([] if is_dub_track(track) else
+                             [_frames(track_spans[item], rate) for item in track
+                              if isinstance(item, (otio.schema.Clip, otio.schema.Stack)) and item.enabled
+                              and not is_rendered_clip(item)])
 
     for t_index, track in enumerate(video_tracks):
-        if track.name.startswith(DUB_TRACK_PREFIX) or not track.enabled:
+        if is_dub_track(track) or not track.enabled:
             continue
         higher = [span for above in covered_above[t_index + 1:] for span in above]
         items = list(track)
@@ -134,6 +170,9 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[
                 skipped.append(Skipped(name, track.name, "nested sequence (compound clip); not dubbed"))
                 continue
             if not isinstance(item, otio.schema.Clip) or not item.enabled:
+                continue
+            if is_rendered_clip(item):
+                skipped.append(Skipped(name, track.name, "an earlier s2l-dub render; not dubbed again"))
                 continue
             if any(isinstance(effect, otio.schema.TimeEffect) for effect in item.effects):
                 skipped.append(Skipped(name, track.name, "speed change or freeze frame; not dubbed"))

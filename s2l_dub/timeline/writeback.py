@@ -61,7 +61,11 @@ def dubbed_timeline(original: otio.schema.Timeline, renders: list[RenderedSegmen
     """A copy of ``original`` with the dub tracks; also returns how many clips got QC markers."""
     timeline = original.deepcopy()
     timeline.name = f"{original.name or 'timeline'} ({lang})"
-    video = otio.schema.Track(name=f"{DUB_TRACK_PREFIX}{lang}", kind=otio.schema.TrackKind.Video)
+    for track in timeline.tracks:
+        if hasattr(track.metadata.get("s2l"), "get"):  # an earlier language's dub is now the editor's
+            track.metadata["s2l"].pop("added", None)
+    video = otio.schema.Track(name=f"{DUB_TRACK_PREFIX}{lang}", kind=otio.schema.TrackKind.Video,
+                              metadata={"s2l": {"role": "dub_picture", "lang": lang, "added": True}})
     flagged = 0
     cursor = 0
     for render in sorted(renders, key=lambda r: r.segment.start):
@@ -70,13 +74,14 @@ def dubbed_timeline(original: otio.schema.Timeline, renders: list[RenderedSegmen
             continue  # overlaps an earlier segment (stacked shots): the higher one was rendered first
         if seg.start > cursor:
             video.append(otio.schema.Gap(source_range=frame_range(0, seg.start - cursor, rate)))
-        clip, reasons = _rendered_clip(render, output_dir, rate, qc)
+        clip, reasons = _rendered_clip(render, output_dir, rate, qc, lang)
         flagged += bool(reasons)
         video.append(clip)
         cursor = seg.stop
     timeline.tracks.append(video)
 
-    audio = otio.schema.Track(name=f"{DUB_TRACK_PREFIX}{lang} dub", kind=otio.schema.TrackKind.Audio)
+    audio = otio.schema.Track(name=f"{DUB_TRACK_PREFIX}{lang} dub", kind=otio.schema.TrackKind.Audio,
+                              metadata={"s2l": {"role": "dub_sound", "lang": lang, "added": True}})
     offset_frames = round(audio_offset_s * rate)
     if offset_frames > 0:
         audio.append(otio.schema.Gap(source_range=frame_range(0, offset_frames, rate)))
@@ -94,7 +99,7 @@ def dubbed_timeline(original: otio.schema.Timeline, renders: list[RenderedSegmen
     return timeline, flagged
 
 
-def _rendered_clip(render: RenderedSegment, output_dir: Path, rate: float, qc: QcConfig):
+def _rendered_clip(render: RenderedSegment, output_dir: Path, rate: float, qc: QcConfig, lang: str):
     seg, sidecar = render.segment, render.sidecar
     frames = seg.frames
     # The rendered file starts at the source range's timecode when the source had one;
@@ -110,6 +115,7 @@ def _rendered_clip(render: RenderedSegment, output_dir: Path, rate: float, qc: Q
         media_reference=reference,
         source_range=frame_range(origin, frames, rate),
         metadata={"s2l": {
+            "lang": lang,
             "actor": render.actor,
             "model": sidecar["model"].get("id"),
             "source_clip": seg.shot.name,
