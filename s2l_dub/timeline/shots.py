@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 import opentimelineio as otio
 
 from ..errors import TimelineError
+from .relink import MediaIndex
 
 DUB_TRACK_PREFIX = "S2L "
 """Tracks s2l-dub adds; they are never read back as shots."""
@@ -38,6 +40,8 @@ class Shot:
     """Timeline frame ranges [a, b) where this clip is what the viewer sees, outside transitions."""
     metadata: dict
     marker_names: tuple[str, ...]
+    relinked: str = ""
+    """How offline media was found again (``--media``), when it was."""
 
     def source_frame(self, timeline_frame: int) -> int:
         return self.source_first_frame + (timeline_frame - self.start)
@@ -88,6 +92,10 @@ def media_path(reference, base_dir: Path) -> Path | None:
 def local_path(url: str, base_dir: Path) -> Path | None:
     """The local file a media URL names: a path, a file:// URL, or a path relative to ``base_dir``
     (resolved); None for http(s) and other remote references, which have nothing local to read."""
+    if re.match(r"^([A-Za-z]:[\\/]|\\\\)", url):
+        # A Windows path (S:\rushes\A001.MOV, \\server\share\...): offline here, never under the
+        # timeline's folder; kept absolute so its name can be relinked (--media).
+        return Path("/" + url.replace("\\", "/").lstrip("/"))
     parsed = urlparse(url)
     if parsed.scheme == "file":
         path = Path(unquote(parsed.path))
@@ -141,8 +149,10 @@ def is_rendered_clip(item) -> bool:
     return hasattr(s2l, "get") and "actor" in s2l and "source_clip" in s2l
 
 
-def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[Shot], list[Skipped]]:
-    """Every dubbable picture clip, and every clip left alone with its reason."""
+def collect_shots(timeline: otio.schema.Timeline, base_dir: Path,
+                  media: MediaIndex | None = None) -> tuple[list[Shot], list[Skipped]]:
+    """Every dubbable picture clip, and every clip left alone with its reason; offline media is
+    looked for in ``media`` (``--media`` folders) when given."""
     rate = timeline_rate(timeline)
     shots: list[Shot] = []
     skipped: list[Skipped] = []
@@ -178,6 +188,14 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[
                 skipped.append(Skipped(name, track.name, "speed change or freeze frame; not dubbed"))
                 continue
             path = media_path(item.media_reference, base_dir)
+            relinked = ""
+            if (path is None or not path.is_file()) and media is not None:
+                found, how = media.find(path, (item.name, _reel(item)))
+                if found is None:
+                    what = f"media offline: {path} not found" if path is not None else "no media reference"
+                    skipped.append(Skipped(name, track.name, f"{what}; {how}"))
+                    continue
+                path, relinked = found, how
             if path is None:
                 skipped.append(Skipped(name, track.name, "no media reference (offline or generated clip)"))
                 continue
@@ -208,9 +226,9 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path) -> tuple[list[
             shots.append(Shot(
                 index=len(shots), name=name, track_name=track.name, track_index=t_index, media=path.resolve(),
                 rate=rate, start=start, stop=stop,
-                source_first_frame=_source_first_frame(item, trimmed, rate),
+                source_first_frame=_source_first_frame(item, trimmed, rate, path),
                 visible=tuple(visible), metadata=dict(s2l_metadata),
-                marker_names=tuple(m.name for m in item.markers),
+                marker_names=tuple(m.name for m in item.markers), relinked=relinked,
             ))
     return shots, skipped
 
@@ -229,21 +247,48 @@ def _laid_out(track: otio.schema.Track) -> dict:
         raise
 
 
+def _reel(clip: otio.schema.Clip) -> str:
+    """The EDL reel name, which conform tools relink by when the clip name does not match."""
+    edl = clip.metadata.get("cmx_3600")
+    return str(edl.get("reel") or "") if hasattr(edl, "get") else ""
+
+
 def _frames(time_range: otio.opentime.TimeRange, rate: float) -> tuple[int, int]:
     start = time_range.start_time.rescaled_to(rate).to_frames()
     return start, start + time_range.duration.rescaled_to(rate).to_frames()
 
 
-def _source_first_frame(clip: otio.schema.Clip, trimmed: otio.opentime.TimeRange, rate: float) -> int:
+def _source_first_frame(clip: otio.schema.Clip, trimmed: otio.opentime.TimeRange, rate: float,
+                        path: Path) -> int:
     """The media frame (from the file's first frame) at the clip's in point.
 
-    Source times are in the media's own clock, which starts at its timecode when the
-    editor reports one (available_range); our decoder counts from the first frame.
+    Source times are in the media's own clock, which starts at its timecode: the one the
+    editor reports (available_range), else, as conform tools do for an EDL, the timecode the
+    file itself carries (an EDL's 01:00:00:00 source in is a file's first frame when the file
+    starts at 01:00:00:00). Our decoder counts from the first frame.
     """
     source = trimmed.start_time.rescaled_to(rate).to_frames()
     available = clip.media_reference.available_range if clip.media_reference else None
-    origin = available.start_time.rescaled_to(rate).to_frames() if available is not None else 0
-    return source - origin
+    if available is not None:
+        return source - available.start_time.rescaled_to(rate).to_frames()
+    return source - media_start_frame(path, rate)
+
+
+def media_start_frame(path: Path, rate: float) -> int:
+    """The frame number the file's own start timecode names (0 when it carries none)."""
+    from ..errors import MediaError
+    from ..media import probe_video
+
+    try:
+        timecode = probe_video(path).timecode
+    except MediaError:
+        return 0
+    if not timecode:
+        return 0
+    try:
+        return otio.opentime.from_timecode(timecode, rate).to_frames()
+    except ValueError:
+        return 0
 
 
 def _subtract(spans: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
