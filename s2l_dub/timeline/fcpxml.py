@@ -196,17 +196,32 @@ def _absolute_url(target: str, base: Path) -> str:
 
 # ---------------------------------------------------------------- reading
 
-def read_fcpxml(path: Path) -> otio.schema.Timeline:
-    path = Path(path)
+def _document(path: Path) -> ET.Element:
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as e:
         raise TimelineError(f"{path}: not valid XML ({e})") from e
     if root.tag != "fcpxml":
         raise TimelineError(f"{path}: not an FCPXML document")
+    return root
+
+
+def fcpxml_project_names(path: Path) -> list[str]:
+    """The projects of a library, event or project file, in order."""
+    return [p.get("name", "") for p in _document(Path(path)).iter("project")]
+
+
+def read_fcpxml(path: Path, name: str | None = None) -> otio.schema.Timeline:
+    """The project called ``name`` (else the first; else the document's first sequence)."""
+    path = Path(path)
+    root = _document(path)
     formats = {f.get("id"): f for f in root.iter("format")}
     assets = {a.get("id"): a for a in root.iter("asset")}
-    project = next(root.iter("project"), None)
+    projects = list(root.iter("project"))
+    project = next((p for p in projects if name is None or p.get("name") == name), None)
+    if name is not None and project is None:
+        names = ", ".join(repr(p.get("name", "")) for p in projects) or "no projects"
+        raise TimelineError(f"{path}: no project named {name!r}; it holds {names}")
     sequence = project.find("sequence") if project is not None else next(root.iter("sequence"), None)
     if sequence is None or sequence.find("spine") is None:
         raise TimelineError(f"{path}: no project sequence to read")

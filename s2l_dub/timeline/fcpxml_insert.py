@@ -36,19 +36,24 @@ TRAILING = {"marker", "chapter-marker", "rating", "keyword", "analysis-marker", 
 """Children that follow a clip's anchored items in every FCPXML DTD: new ones go before these."""
 
 
-def project_sequence(root: Node) -> Node | None:
-    """The sequence ``read_fcpxml`` reads: the first project's, else the document's first."""
-    project = next(root.iter("project"), None)
-    sequence = project.find("sequence") if project is not None else next(root.iter("sequence"), None)
+def project_sequence(root: Node, name: str | None = None) -> Node | None:
+    """The sequence ``read_fcpxml`` reads: the project called ``name``'s, else the first
+    project's, else the document's first."""
+    projects = [p for p in root.iter("project") if name is None or p.attrs.get("name") == name]
+    if projects:
+        sequence = projects[0].find("sequence")
+    else:
+        sequence = next(root.iter("sequence"), None) if name is None else None
     return sequence if sequence is not None and sequence.find("spine") is not None else None
 
 
-def insert_dub(source: Path, added: list[otio.schema.Track], out: Path, rate: float, base: Path) -> None:
-    """Write ``source`` to ``out`` with the clips of the ``added`` tracks connected to its project."""
+def insert_dub(source: Path, added: list[otio.schema.Track], out: Path, rate: float, base: Path,
+               sequence_name: str | None = None) -> None:
+    """Write ``source`` to ``out`` with the clips of the ``added`` tracks connected to the project read."""
     data, root = parse_positions(source)
     if root.tag != "fcpxml":
         raise TimelineError(f"{source}: not an FCPXML document (root <{root.tag}>)")
-    sequence = project_sequence(root)
+    sequence = project_sequence(root, sequence_name)
     resources = root.find("resources")
     if sequence is None or resources is None:
         raise TimelineError(f"{source}: no project sequence and resources to add the dub to")

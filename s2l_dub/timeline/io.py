@@ -9,9 +9,10 @@ import opentimelineio as otio
 from ..artifacts import atomic_path
 from ..errors import BackendUnavailableError, MediaError, TimelineError
 from .fcp7 import insert_dub as insert_fcp7_dub
-from .fcp7 import restore_s2l_metadata
-from .fcpxml import read_fcpxml, write_fcpxml
+from .fcp7 import restore_s2l_metadata, target_sequence
+from .fcpxml import fcpxml_project_names, read_fcpxml, write_fcpxml
 from .fcpxml_insert import insert_dub as insert_fcpxml_dub
+from .xmlsplice import parse_positions
 
 ADAPTERS = {
     ".otio": ("otio_json", "opentimelineio"),
@@ -37,14 +38,44 @@ INSERTERS = {"fcp_xml": insert_fcp7_dub, "s2l_fcpxml": insert_fcpxml_dub}
 """Formats whose write-back adds the dub to the editor's own document (same format in and out)."""
 
 
-def read_timeline(path: Path, rate: float | None = None) -> otio.schema.Timeline:
-    """The first timeline in ``path``. ``rate`` is needed by EDLs, which do not carry one."""
+def read_timeline(path: Path, rate: float | None = None, sequence: str | None = None) -> otio.schema.Timeline:
+    """The timeline named ``sequence`` in ``path``, else its first. ``rate`` is needed by EDLs,
+    which do not carry one."""
     path = Path(path)
     if not path.is_file():
         raise TimelineError(f"{path}: timeline file not found")
     adapter = adapter_for(path)
     if adapter == "s2l_fcpxml":
-        return read_fcpxml(path)
+        return read_fcpxml(path, sequence)
+    timeline = choose_sequence(_read_all(path, adapter, rate), sequence, path)
+    if adapter == "fcp_xml":
+        apply_fcp7_enabled(timeline, path, sequence)
+        restore_s2l_metadata(timeline)
+    return timeline
+
+
+def sequence_names(path: Path, rate: float | None = None) -> list[str]:
+    """The names of every timeline (sequence, project) ``path`` holds, in order."""
+    path = Path(path)
+    adapter = adapter_for(path)
+    if adapter == "s2l_fcpxml":
+        return fcpxml_project_names(path)
+    return [t.name or "" for t in _read_all(path, adapter, rate)]
+
+
+def choose_sequence(timelines: list[otio.schema.Timeline], name: str | None, path: Path) -> otio.schema.Timeline:
+    if not timelines:
+        raise TimelineError(f"{path}: holds no timeline")
+    if name is None:
+        return timelines[0]
+    for timeline in timelines:
+        if (timeline.name or "") == name:
+            return timeline
+    names = ", ".join(repr(t.name or "") for t in timelines)
+    raise TimelineError(f"{path}: no sequence named {name!r}; it holds {names}")
+
+
+def _read_all(path: Path, adapter: str, rate: float | None) -> list[otio.schema.Timeline]:
     options = {"rate": rate} if adapter == "cmx_3600" and rate else {}
     try:
         result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
@@ -52,49 +83,38 @@ def read_timeline(path: Path, rate: float | None = None) -> otio.schema.Timeline
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TimelineError(f"{path}: cannot read as {adapter}: {reason}") from e
     if isinstance(result, otio.schema.Timeline):
-        timeline = result
-    else:
-        timelines = [item for item in result.find_children(descended_from_type=otio.schema.Timeline)] \
-            if hasattr(result, "find_children") else []
-        if not timelines:
-            raise TimelineError(f"{path}: holds no timeline")
-        timeline = timelines[0]
-    if adapter == "fcp_xml":
-        apply_fcp7_enabled(timeline, path)
-        restore_s2l_metadata(timeline)
-    return timeline
+        return [result]
+    return list(result.find_children(descended_from_type=otio.schema.Timeline)) \
+        if hasattr(result, "find_children") else []
 
 
-def apply_fcp7_enabled(timeline: otio.schema.Timeline, path: Path) -> None:
+def apply_fcp7_enabled(timeline: otio.schema.Timeline, path: Path, sequence_name: str | None = None) -> None:
     """Disable the tracks and clips the editor disabled (``<enabled>FALSE</enabled>``).
 
     The FCP7 adapter reads every clip and track as enabled, so a disabled clip was planned for
     dubbing and the clip the viewer really sees was called covered. Items are matched to the
     XML in order, track by track; a track whose clips do not match by name is left as read.
     """
-    import xml.etree.ElementTree as ET
-
     try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError):
+        _, root = parse_positions(path)
+    except (TimelineError, OSError):
         return
-    sequence = root.find("sequence")
-    if sequence is None:
-        sequence = next((s for s in root.iter("sequence") if s.find("media") is not None), None)
-    if sequence is None:
+    sequence = target_sequence(root, sequence_name)
+    media = sequence.find("media") if sequence is not None else None
+    if media is None:
         return
-    xml_tracks = {otio.schema.TrackKind.Video: sequence.findall("media/video/track"),
-                  otio.schema.TrackKind.Audio: sequence.findall("media/audio/track")}
-    for kind, elements in xml_tracks.items():
+    xml_tracks = {otio.schema.TrackKind.Video: media.find("video"), otio.schema.TrackKind.Audio: media.find("audio")}
+    for kind, section in xml_tracks.items():
+        elements = section.findall("track") if section is not None else []
         tracks = [t for t in timeline.tracks if t.kind == kind]
         if len(tracks) != len(elements):
             continue
         for track, element in zip(tracks, elements):
             if _disabled(element):
                 track.enabled = False
-            items = [child for child in element if child.tag in ("clipitem", "generatoritem")]
+            items = [child for child in element.children if child.tag in ("clipitem", "generatoritem")]
             clips = [item for item in track if not isinstance(item, (otio.schema.Gap, otio.schema.Transition))]
-            if len(items) != len(clips) or any((c.name or "") != (e.findtext("name") or "")
+            if len(items) != len(clips) or any((c.name or "") != _child_text(e, "name")
                                                for c, e in zip(clips, items)):
                 continue
             for clip, item in zip(clips, items):
@@ -102,17 +122,23 @@ def apply_fcp7_enabled(timeline: otio.schema.Timeline, path: Path) -> None:
                     clip.enabled = False
 
 
+def _child_text(element, tag: str) -> str:
+    child = element.find(tag)
+    return child.text if child is not None else ""
+
+
 def _disabled(element) -> bool:
-    return (element.findtext("enabled") or "").strip().upper() == "FALSE"
+    return _child_text(element, "enabled").strip().upper() == "FALSE"
 
 
 def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Path, ...] = (),
-                   source: Path | None = None) -> Path:
+                   source: Path | None = None, sequence: str | None = None) -> Path:
     """Write atomically in the format ``path``'s extension names; never onto a ``protect`` path.
 
     ``source``: the editor's file ``timeline`` was read from. When it is FCP7 XML or FCPXML and
     ``path`` is too, the tracks the dub added are spliced into a copy of it instead of the
-    whole timeline being regenerated, which would lose what the adapter does not model.
+    whole timeline being regenerated, which would lose what the adapter does not model;
+    ``sequence`` names the sequence or project it was read from (default: the first).
     """
     path = Path(path)
     for other in protect:
@@ -124,7 +150,7 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Pa
         from .shots import timeline_rate
 
         with atomic_path(path) as tmp:
-            splice_into(Path(source), added_tracks(timeline), tmp, timeline_rate(timeline), path.parent)
+            splice_into(Path(source), added_tracks(timeline), tmp, timeline_rate(timeline), path.parent, sequence)
         return path
     options = {}
     if adapter == "fcp_xml":
@@ -169,7 +195,7 @@ def dub_layer(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
     return layer
 
 
-def check_writable(timeline: otio.schema.Timeline, path: Path, source: Path) -> None:
+def check_writable(timeline: otio.schema.Timeline, path: Path, source: Path, sequence: str | None = None) -> None:
     """Raise now, before any work, what ``write_timeline(timeline, path)`` would raise at the end.
 
     The trial goes to a scratch folder that is removed at once, so a dry run writes nothing
@@ -186,7 +212,13 @@ def check_writable(timeline: otio.schema.Timeline, path: Path, source: Path) -> 
     if path.exists() and path.is_dir():
         raise TimelineError(f"{path}: is a folder; name the output timeline file")
     trial = timeline.deepcopy()
-    from .shots import DUB_TRACK_PREFIX, file_url, frame_range, local_path, timeline_rate
+    from .shots import (
+        DUB_TRACK_PREFIX,
+        file_url,
+        frame_range,
+        local_path,
+        timeline_rate,
+    )
 
     rate = timeline_rate(trial)
     for track in trial.tracks:
@@ -205,7 +237,8 @@ def check_writable(timeline: otio.schema.Timeline, path: Path, source: Path) -> 
                 ref.target_url = file_url(local.resolve())
     with tempfile.TemporaryDirectory(prefix="s2l-write-check-") as scratch:
         try:
-            write_timeline(trial, Path(scratch) / path.name, protect=(Path(source),), source=Path(source))
+            write_timeline(trial, Path(scratch) / path.name, protect=(Path(source),), source=Path(source),
+                           sequence=sequence)
         except TimelineError as e:
             raise TimelineError(f"{path}: the dubbed timeline could not be written in this format "
                                 f"({str(e).split(': ', 1)[-1]}); choose another -o format") from e

@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..artifacts import DigestCache, read_json, refuse_overwrite, safe_name, stable_key, write_json
+from ..artifacts import (
+    DigestCache,
+    read_json,
+    refuse_overwrite,
+    safe_name,
+    stable_key,
+    write_json,
+)
 from ..audio.asr import AsrConfig, transcribe
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..dataset.prepare import ClipInput, dataset_dir, prepare_actor
@@ -38,7 +45,15 @@ from ..train.trainer import MODEL_META, model_dir, model_id, train_actor, traini
 from .actors import SKIP, declared_actor, group_by_face, load_mapping
 from .io import adapter_for, check_writable, read_timeline, write_timeline
 from .relink import MediaIndex
-from .segments import Segment, SegmentConfig, Speech, load_cues, plan_segments, snap_cues_to_speech, write_srt
+from .segments import (
+    Segment,
+    SegmentConfig,
+    Speech,
+    load_cues,
+    plan_segments,
+    snap_cues_to_speech,
+    write_srt,
+)
 from .shots import Shot, Skipped, collect_shots, timeline_rate
 from .writeback import QcConfig, RenderedSegment, dubbed_timeline, qc_reasons
 
@@ -72,6 +87,8 @@ class DubConfig:
     """A full training config, instead of the named budget (tests, studios with their own)."""
     media_dirs: tuple[str, ...] = ()
     """Folders searched for offline media by file, clip or reel name (``--media``)."""
+    sequence: str | None = None
+    """The sequence (FCP7 XML, OTIO) or project (FCPXML) to dub in a file holding several; default the first."""
 
     def train_config(self) -> TrainConfig:
         config = self.train or named_budget(self.budget)
@@ -148,7 +165,7 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     adapter_for(output)
     if not math.isfinite(config.audio_offset_s):
         raise TimelineError(f"--audio-offset {config.audio_offset_s}: must be a finite time")
-    timeline = read_timeline(timeline_path, edl_rate)
+    timeline = read_timeline(timeline_path, edl_rate, config.sequence)
     media = MediaIndex.scan([Path(d) for d in config.media_dirs]) if config.media_dirs else None
     shots, skipped = collect_shots(timeline, timeline_path.parent.resolve(), media)
     if not shots and not skipped:
@@ -207,7 +224,7 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
                    skipped, actors, segments, transcript, detected, problems=problems)
     plan.estimated_s = _estimate(plan)
     # Hours of preparing, training and rendering must not end in a timeline the adapter refuses.
-    check_writable(_dubbed(plan, [])[0], output, timeline_path)
+    check_writable(_dubbed(plan, [])[0], output, timeline_path, config.sequence)
     return plan
 
 
@@ -294,7 +311,8 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
     write_json(summary_path, summary)
     if native:
         try:
-            written = write_timeline(timeline, plan.output, protect=(plan.timeline_path,), source=plan.timeline_path)
+            written = write_timeline(timeline, plan.output, protect=(plan.timeline_path,), source=plan.timeline_path,
+                                     sequence=config.sequence)
         except S2LError as e:
             summary["failures"].append(f"{plan.output}: not written ({e}); the dub is in {outputs[0]}")
         else:

@@ -28,7 +28,7 @@ class MediaIndex:
     """Lower-case name without its extension -> the files with it."""
 
     @classmethod
-    def scan(cls, folders: list[Path]) -> "MediaIndex":
+    def scan(cls, folders: list[Path]) -> MediaIndex:
         by_name: dict[str, list[Path]] = {}
         by_stem: dict[str, list[Path]] = {}
         for folder in folders:
