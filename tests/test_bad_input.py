@@ -323,6 +323,15 @@ def test_outputs_honour_the_umask_and_leftovers_are_swept(tmp_path):
         os.umask(0o002)
         write_json(tmp_path / "b.json", {})
         assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o664
+        # Model files: safetensors itself creates its files 0600, which hid models on shared storage.
+        import torch
+
+        from s2l_dub.train import checkpoint
+        model = torch.nn.Linear(2, 2)
+        checkpoint.save_weights(tmp_path / "model.safetensors", model, {"config": {}})
+        saved = checkpoint.save_checkpoint(tmp_path / "checkpoints", 1, model)
+        for path in (tmp_path / "model.safetensors", tmp_path / "model.json", saved / "weights.safetensors"):
+            assert path.stat().st_mode & 0o777 == 0o664, path
     finally:
         os.umask(old)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

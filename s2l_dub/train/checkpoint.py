@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..artifacts import read_json, write_json
+from ..artifacts import atomic_path, read_json, user_file_mode, write_json
 from ..errors import ArtifactVersionError, S2LError
 
 MODEL_FORMAT = "s2l-actor-model.2"
@@ -52,6 +52,7 @@ def save_checkpoint(folder: Path, step: int, model, optimizer=None, rng=None, me
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_file({**_tensors(model, optimizer, rng), **(extra or {})}, str(tmp / "weights.safetensors"))
+    os.chmod(tmp / "weights.safetensors", user_file_mode())  # safetensors creates it 0600
     (tmp / "state.json").write_text(json.dumps({"format": MODEL_FORMAT, "step": step, **(meta or {})}, indent=2))
     final = folder / name
     shutil.rmtree(final, ignore_errors=True)
@@ -135,9 +136,9 @@ def restore(tensors: dict, model, optimizer=None, rng: torch.Generator | None = 
 def save_weights(path: Path, model: torch.nn.Module, meta: dict) -> None:
     """The finished model: one safetensors file plus a JSON of its configs and metrics."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(_tensors(model, None, None), str(tmp))
-    os.replace(tmp, path)
+    # safetensors creates its file 0600: through atomic_path it gets the user's umask like every artifact.
+    with atomic_path(path) as tmp:
+        save_file(_tensors(model, None, None), str(tmp))
     write_json(path.with_suffix(".json"), {"format": MODEL_FORMAT, **meta})
 
 
