@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -69,6 +70,27 @@ def edit(samples, tmp_path_factory) -> Path:
     (inputs / "cut.edl").write_text("TITLE: cut\n\n001  AX       V     C        00:00:00:00 00:00:02:00 "
                                     "00:00:00:00 00:00:02:00\n* FROM CLIP NAME: may.mp4\n")
     (inputs / "model").mkdir()
+    # Media as it arrives broken: empty, cut short mid-stream, or not media at all under a media name.
+    (inputs / "zero.mp4").write_bytes(b"")
+    (inputs / "zero.wav").write_bytes(b"")
+    (inputs / "text.mp4").write_text("not a video\n")
+    (inputs / "text.wav").write_text("not a sound\n")
+    faststart = root / "faststart.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(inputs / "may.mp4"), "-c", "copy", "-movflags",
+                    "+faststart", str(faststart)], check=True)
+    whole = faststart.read_bytes()
+    faststart.unlink()
+    (inputs / "half.mp4").write_bytes(whole[:len(whole) // 2])  # the index says 125 frames; half are there
+    (inputs / "half.wav").write_bytes((inputs / "stem.wav").read_bytes()[:1000])
+    # Timelines cut short or empty, in each format.
+    whole_otio = (inputs / "edit.otio").read_text()
+    (inputs / "half.otio").write_text(whole_otio[:len(whole_otio) // 2])
+    (inputs / "empty.otio").write_text("")
+    for name in ("fcp7_premiere_enable.xml", "off_fcpx_project.fcpxml"):
+        text = (samples.parent / "timelines" / name).read_text()
+        (inputs / f"half{Path(name).suffix}").write_text(text[:len(text) // 2])
+    (inputs / "late.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nhello\n\n"
+                                     "2\n01:00:00,000 --> 01:00:02,000\nlate\n\n")
     return root
 
 
@@ -103,6 +125,26 @@ def cases(inputs: Path, out: Path) -> list[Case]:
         Case("output is the stem", [*dub, "-o", stem], ("stem.wav", "overwrite")),
         Case("output is not a timeline", [*dub, "-o", str(out / "x.wav")], ("x.wav", "unknown timeline format")),
         Case("output format cannot hold the dub", [*dub, "-o", str(out / "x.aaf")], ("x.aaf", "could not be written")),
+        Case("empty dub stem", ["dub", edit, "--audio", str(inputs / "zero.wav"), "--dry-run"],
+             ("zero.wav", "unreadable audio")),
+        Case("dub stem not audio", ["dub", edit, "--audio", str(inputs / "text.wav"), "--dry-run"],
+             ("text.wav", "unreadable audio")),
+        Case("dub stem cut short", ["dub", edit, "--audio", str(inputs / "half.wav"), "--dry-run"],
+             ("half.wav", "dub stem ends at")),
+        Case("prepare an empty video", ["prepare", str(inputs / "zero.mp4"), "--actor", "a", "--out", str(out / "w")],
+             ("zero.mp4", "unreadable media")),
+        Case("prepare a text file named .mp4", ["prepare", str(inputs / "text.mp4"), "--actor", "a",
+                                                "--out", str(out / "w")], ("text.mp4", "unreadable media")),
+        Case("prepare a video cut short", ["prepare", str(inputs / "half.mp4"), "--actor", "a",
+                                           "--out", str(out / "w")], ("half.mp4", "decoded", "of")),
+        Case("OTIO cut short", ["dub", str(inputs / "half.otio"), "--audio", stem, "--dry-run"],
+             ("half.otio", "cannot read")),
+        Case("OTIO empty", ["dub", str(inputs / "empty.otio"), "--audio", stem, "--dry-run"],
+             ("empty.otio", "cannot read")),
+        Case("FCP7 XML cut short", ["dub", str(inputs / "half.xml"), "--audio", stem, "--dry-run"],
+             ("half.xml", "cannot read")),
+        Case("FCPXML cut short", ["dub", str(inputs / "half.fcpxml"), "--audio", stem, "--dry-run"],
+             ("half.fcpxml", "not valid XML")),
         Case("no such sequence", [*dub, "--sequence", "Reel 9"], ("edit.otio", "no sequence named 'Reel 9'")),
         Case("media folder missing", [*dub, "--media", str(inputs / "nowhere")], ("--media", "nowhere", "not a folder")),
         Case("prepare actor escapes", ["prepare", str(inputs / "may.mp4"), "--actor", "../../escape",
@@ -160,6 +202,14 @@ def test_dry_run_writes_nothing(edit, tmp_path, capsys):
                  "--lang", "fr"]) == 0
     assert snapshot(edit) == before
     assert "1 clips at 25.000 fps" in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_cues_outside_the_timeline_are_named_not_dropped_silently(edit, capsys):
+    inputs = edit / "inputs"
+    assert main(["dub", str(inputs / "edit.otio"), "--audio", str(inputs / "stem.wav"), "--subtitles",
+                 str(inputs / "late.srt"), "--dry-run"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "note: " in err and "late.srt: 1 of 2 cues lie outside the timeline" in err and "3600.00 s" in err
 
 
 def test_dry_run_lists_offline_media_even_with_a_short_stem(edit, tmp_path, capsys):

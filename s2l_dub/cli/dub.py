@@ -136,6 +136,8 @@ def _print_plan(console, plan: DubPlan) -> None:
             console.print(f"[cyan]relinked:[/] {shot.name} ({shot.track_name}): {shot.relinked}")
     for skipped in plan.skipped:
         console.print(f"[yellow]left alone:[/] {skipped.name} ({skipped.track_name}): {skipped.reason}")
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/] {note}")
     console.print(f"{len(plan.segments)} segments, "
                   f"{sum(seg.frames for seg, _ in plan.segments) / plan.rate:.1f} s of picture to render; "
                   f"estimated {plan.estimated_s / 60:.0f} min; output {plan.output}")

@@ -129,6 +129,8 @@ class DubPlan:
     estimated_s: float = 0.0
     problems: list[str] = dataclasses.field(default_factory=list)
     """What stops the job from running, found while planning (only with ``strict=False``)."""
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """What the job leaves out of the user's input and they should know (cues outside the edit)."""
 
     @property
     def media_dir(self) -> Path:
@@ -166,8 +168,8 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     if not math.isfinite(config.audio_offset_s):
         raise TimelineError(f"--audio-offset {config.audio_offset_s}: must be a finite time")
     timeline = read_timeline(timeline_path, edl_rate, config.sequence)
-    media = MediaIndex.scan([Path(d) for d in config.media_dirs]) if config.media_dirs else None
-    shots, skipped = collect_shots(timeline, timeline_path.parent.resolve(), media)
+    media_index = MediaIndex.scan([Path(d) for d in config.media_dirs]) if config.media_dirs else None
+    shots, skipped = collect_shots(timeline, timeline_path.parent.resolve(), media_index)
     if not shots and not skipped:
         raise TimelineError(f"{timeline_path}: no video clips to dub")
     rate = timeline_rate(timeline)
@@ -190,6 +192,7 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     # Everything a user can get wrong is read before the slow stages start.
     mapping = load_mapping(actors_file)
     cues = load_cues(subtitles, config.audio_offset_s) if subtitles else None
+    notes = [note for note in [_cues_outside(subtitles, cues, timeline_s) if cues else None] if note]
     by_actor, assigned_by = _assign_actors(shots, skipped, mapping, work, config, media, progress,
                                            persist=not dry_run)
 
@@ -221,7 +224,7 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
         actors[name] = ActorPlan(name, by_actor[name], clips, assigned_by[name], frames, hint)
         _mark_cached(actors[name], work, config)
     plan = DubPlan(timeline_path, audio_path, output, work, config, timeline, rate, stem, speech_from, shots,
-                   skipped, actors, segments, transcript, detected, problems=problems)
+                   skipped, actors, segments, transcript, detected, problems=problems, notes=notes)
     plan.estimated_s = _estimate(plan)
     # Hours of preparing, training and rendering must not end in a timeline the adapter refuses.
     check_writable(_dubbed(plan, [])[0], output, timeline_path, config.sequence)
@@ -304,6 +307,7 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
             "qc": qc_reasons(r.sidecar, config.qc),
         } for r in sorted(renders, key=lambda r: r.segment.start)],
         "skipped_clips": [dataclasses.asdict(s) for s in plan.skipped],
+        "notes": plan.notes,
         "failures": failures,
         "seconds": round(seconds, 1),
     }
@@ -319,6 +323,16 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
             summary["outputs"].insert(0, str(written.resolve()))
         write_json(summary_path, summary)
     return summary
+
+
+def _cues_outside(subtitles: Path, cues: list[Speech], timeline_s: float) -> str | None:
+    """A line about the cues that lie wholly outside the timeline, which no shot can speak."""
+    outside = [c for c in cues if c.end_s <= 0 or c.start_s >= timeline_s]
+    if not outside:
+        return None
+    first = outside[0]
+    return (f"{subtitles}: {len(outside)} of {len(cues)} cues lie outside the timeline (0-{timeline_s:.2f} s) "
+            f"and are left out, the first at {first.start_s:.2f} s ({first.text[:40]!r}); check --audio-offset")
 
 
 def _dubbed(plan: DubPlan, renders: list[RenderedSegment]):
