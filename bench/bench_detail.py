@@ -38,6 +38,12 @@ VARIANTS = {
     "mouth_k8": DetailConfig(mode="mouth", neighbours=8),
     "mouth_k4_nostretch": DetailConfig(mode="mouth", neighbours=4, max_stretch=1.0),
     "mouth_k2": DetailConfig(mode="mouth", neighbours=2),
+    "mouth_k1": DetailConfig(mode="mouth", neighbours=1),
+    "path_0": DetailConfig(mode="path", switch_cost=0.0),
+    "path_1": DetailConfig(mode="path", switch_cost=1.0),
+    "path_3": DetailConfig(mode="path", switch_cost=3.0),
+    "path_10": DetailConfig(mode="path", switch_cost=10.0),
+    "path_3_nostretch": DetailConfig(mode="path", switch_cost=3.0, max_stretch=1.0),
 }
 
 
@@ -111,7 +117,9 @@ def main() -> None:
         bank = build_bank(model, data, train, config) if config.strength > 0 else None
         bank_s = time.monotonic() - started
         started = time.monotonic()
-        out, truth, crops_out, crops_truth = render_held_out(model, data, bank)
+        # A path runs along the frames: all held-out frames in one batch, as a render's segment is.
+        out, truth, crops_out, crops_truth = render_held_out(
+            model, data, bank, len(data.held_out_index) if config.mode == "path" else 8)
         per_frame = (time.monotonic() - started) / len(out)
         tight = tight_box_metrics(dataset, data, data.held_out_index, crops_out, crops_truth)
         if not rows:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..artifacts import DigestCache, NpyStreamWriter, atomic_path, load_arrays, read_json, safe_name, save_arrays, stable_key, write_json
+from ..artifacts import (DigestCache, NpyStreamWriter, atomic_path, load_arrays, read_json, safe_name, save_arrays,
+                         stable_key, sweep_temporaries, write_json)
 from ..audio.features import AudioFeatureConfig, log_mel, windows_at
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..errors import ClipTooShortError, FaceLostError, NoAudioError, NoFaceError
@@ -67,9 +68,9 @@ def prepare_actor(clips: list[ClipInput], actor: str, out: Path, config: Prepare
     started = time.monotonic()
     root = dataset_dir(out, actor)
     root.mkdir(parents=True, exist_ok=True)
-    # A run killed mid-write leaves its temporary files; they never hold a finished artifact.
-    for stale in root.glob(".*.tmp*"):
-        stale.unlink()
+    # A run killed mid-write leaves its temporary files; they never hold a finished artifact
+    # (those of a prepare still running, in another process, are left to it).
+    sweep_temporaries(root)
     old = read_json(root / MANIFEST) if (root / MANIFEST).exists() else {}
     old_stages = old.get("stages", {}) if old.get("format") == DATASET_FORMAT else {}
     stages: dict[str, str] = {}

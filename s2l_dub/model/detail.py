@@ -42,6 +42,12 @@ class DetailConfig:
     """Cap on how far a component of the generated shape is stretched toward the actor's range."""
     shading_sigma_px: float = 8.0
     """'mouth' mode: the generated mouth's light below this blur replaces the neighbours' own."""
+    switch_cost: float = 0.0
+    """'path' mode: one real mouth per frame, chosen along the frames by a path search that pays
+    this much (relative to the typical match distance) for a jump between mouths that were not
+    consecutive in the footage, so teeth do not flicker. 'path' builds its bank as 'mouth' does."""
+    candidates: int = 16
+    """'path' mode: the nearest mouths each frame's path may pass through."""
 
 
 def _distances(query: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
@@ -84,13 +90,16 @@ class DetailBank:
     mean: torch.Tensor | None = None
     basis: torch.Tensor | None = None
     """'mouth' mode: the real mouths' principal shape components, (D,) and (D, K)."""
+    frame_ids: torch.Tensor | None = None
+    """'path' mode: each mouth's frame in the footage, so consecutive ones can follow each other."""
     stretch: torch.Tensor | None = None
     """'mouth' mode: (K,) how much wider each component ranges in the real mouths than in the
     generated ones of the same frames (the generator's average mouth moves too little)."""
 
     @classmethod
     def build(cls, lips: torch.Tensor, mask: torch.Tensor, config: DetailConfig = DetailConfig(),
-              generated: torch.Tensor | None = None, chunk: int = 256) -> "DetailBank":
+              generated: torch.Tensor | None = None, chunk: int = 256,
+              frame_ids: torch.Tensor | None = None) -> "DetailBank":
         """``lips``: (N, 3, h, w) true canonical mouths in [0, 1]; ``mask``: (1, 1, h, w) the lip mask.
 
         ``generated``: the model's mouths for the same frames, which 'mouth' mode calibrates its
@@ -101,8 +110,8 @@ class DetailBank:
             part = lips[start:start + chunk].float()
             features.append(match_features(part, mask, config.sigma_px, config.match_px))
             detail.append((part - gaussian_blur(part, config.sigma_px)).half())
-        bank = cls(torch.cat(features), torch.cat(detail), config)
-        if config.mode == "mouth" and len(lips) > config.components:
+        bank = cls(torch.cat(features), torch.cat(detail), config, frame_ids=frame_ids)
+        if config.mode in ("mouth", "path") and len(lips) > config.components:
             bank.mouths = lips.half()
             bank.mean = bank.features.mean(0)
             _, _, v = torch.linalg.svd(bank.features - bank.mean, full_matrices=False)
@@ -123,6 +132,8 @@ class DetailBank:
         if config.strength <= 0 or len(self.features) == 0:
             return generated
         query = match_features(generated, mask, config.sigma_px, config.match_px)
+        if self.mouths is not None and config.mode == "path":
+            return self._path_mouths(generated, query)
         if self.mouths is not None:
             return self._whole_mouths(generated, query)
         index, weights = self._nearest(query)
@@ -137,6 +148,16 @@ class DetailBank:
         scale = nearest[:, :1].clamp(min=1e-6) * self.config.temperature
         return index, torch.softmax(-(nearest - nearest[:, :1]) / scale, dim=1)
 
+    def _path_mouths(self, generated: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        config = self.config
+        shape = ((query - self.mean.to(query)) @ self.basis.to(query)) * self.stretch.to(query)
+        frame_ids = self.frame_ids if self.frame_ids is not None else torch.arange(len(self.features))
+        path = choose_path(shape, self.features.to(shape), frame_ids, config.candidates, config.switch_cost)
+        mouths = self.mouths[path].to(generated)
+        shading = gaussian_blur(generated, config.shading_sigma_px) - gaussian_blur(mouths, config.shading_sigma_px)
+        blended = (mouths + shading).clamp(0, 1)
+        return generated + config.strength * (blended - generated)
+
     def _whole_mouths(self, generated: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         config = self.config
         shape = ((query - self.mean.to(query)) @ self.basis.to(query)) * self.stretch.to(query)
@@ -147,6 +168,40 @@ class DetailBank:
         shading = gaussian_blur(generated, config.shading_sigma_px) - gaussian_blur(mouths, config.shading_sigma_px)
         blended = (mouths + shading).clamp(0, 1)
         return generated + config.strength * (blended - generated)
+
+
+def choose_path(query: torch.Tensor, bank: torch.Tensor, frame_ids: torch.Tensor, candidates: int,
+                switch_cost: float) -> torch.Tensor:
+    """One bank row per query row (T, D), each near its query, along a path that jumps between
+    rows that were not consecutive frames only when the match gains more than ``switch_cost``.
+
+    Viterbi over each frame's ``candidates`` nearest rows. Costs are squared distances over the
+    median nearest one, so ``switch_cost`` reads as "this many typical mismatches"; a jump also
+    pays the two mouths' own distance, so a jump to a similar mouth costs less than to another.
+    """
+    distance = _distances(query, bank)
+    nearest, index = distance.topk(min(candidates, len(bank)), largest=False)
+    scale = nearest[:, 0].square().median().clamp(min=1e-8)
+    unary = nearest.square() / scale
+    if switch_cost <= 0 or len(query) == 1:
+        return index[torch.arange(len(query)), unary.argmin(1)]
+    total = unary[0].clone()
+    back = []
+    for t in range(1, len(query)):
+        previous, current = index[t - 1], index[t]
+        follows = frame_ids[current][None, :] == frame_ids[previous][:, None] + 1
+        stays = current[None, :] == previous[:, None]
+        jump = switch_cost + _distances(bank[previous], bank[current]).square() / scale
+        step = torch.where(follows | stays, torch.zeros_like(jump), jump)
+        options = total[:, None] + step
+        total, came_from = options.min(0)
+        total = total + unary[t]
+        back.append(came_from)
+    choice = [int(total.argmin())]
+    for came_from in reversed(back):
+        choice.append(int(came_from[choice[-1]]))
+    choice.reverse()
+    return index[torch.arange(len(query)), torch.tensor(choice)]
 
 
 DEFAULT_DETAIL: DetailConfig | None = DetailConfig()
@@ -171,13 +226,15 @@ def build_bank(model, data, frames: torch.Tensor, config: DetailConfig = DetailC
         frames = frames[torch.linspace(0, len(frames) - 1, max_frames).round().long()]
     depth = model.depth().detach()
     mask = data.lip_mask[None, None]
-    lips, generated = [], []
+    lips, generated, kept = [], [], []
     for index in frames.split(batch_size):
         batch = data.batch(index)
         images, inside = canonical_lips(data, batch["crops"], index, depth, model.config.warp_interpolation)
         covered = (inside * mask).flatten(1).sum(1) / mask.sum() > 0.98
         lips.append(images[covered])
-        if config.mode == "mouth":
+        kept.append(index[covered])
+        if config.mode in ("mouth", "path"):
             generated.append(model.generate(data, batch, continuous=False)[covered])
     lips = torch.cat(lips) if lips else torch.zeros(0, 3, *mask.shape[-2:])
-    return DetailBank.build(lips, mask, config, torch.cat(generated) if generated else None)
+    return DetailBank.build(lips, mask, config, torch.cat(generated) if generated else None,
+                            frame_ids=torch.cat(kept) if kept else None)

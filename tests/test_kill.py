@@ -1,0 +1,78 @@
+"""`kill -9` in the middle of the slow stages, then the same command again: it finishes, with
+correct output and no temporary files left (issue 24).
+
+The commands run as a user runs them, in their own process, killed with SIGKILL once a
+temporary file shows that they are writing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from s2l_dub.artifacts import TEMP_MARK
+from s2l_dub.dataset.store import load_dataset
+from s2l_dub.media import probe_video
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "s2l_dub.cli.main", *args]
+
+
+def killed_while_writing(command: list[str], folder: Path, timeout_s: float = 240) -> list[Path]:
+    """Run ``command``, SIGKILL it as soon as it has a temporary file in ``folder``; the files it left."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if folder.is_dir() and any(folder.rglob(f"*{TEMP_MARK}*")):
+                process.send_signal(signal.SIGKILL)
+                process.wait(30)
+                return sorted(folder.rglob(f"*{TEMP_MARK}*"))
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+    pytest.fail(f"{command[3]} finished or timed out before it wrote a temporary file")
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return sorted(folder.rglob(f"*{TEMP_MARK}*"))
+
+
+def test_prepare_killed_mid_write_then_rerun(samples, may_dataset, tmp_path):
+    video = samples / "actors" / "may_en_5s.mp4"
+    command = cli("prepare", str(video), "--actor", "may", "--out", str(tmp_path))
+    killed_while_writing(command, tmp_path)
+    assert not (tmp_path / "actors" / "may" / "dataset" / "manifest.json").exists(), "it finished before the kill"
+
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    assert leftovers(tmp_path) == []
+    again = load_dataset(tmp_path / "actors" / "may" / "dataset")
+    assert [c["frames"] for c in again.manifest["clips"]] == [c["frames"] for c in may_dataset.manifest["clips"]]
+    assert again.manifest["stages"] == may_dataset.manifest["stages"]  # the same artifacts as an unbroken run
+
+
+def test_render_killed_mid_write_then_rerun(samples, may_dataset, may_model, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(may_dataset.root, work / "actors" / "may" / "dataset")
+    shutil.copytree(may_model, work / "actors" / "may" / "model")
+    video = samples / "actors" / "may_en_5s.mp4"
+    out = tmp_path / "out"
+    command = cli("render", "--actor", "may", "--video", str(video), "--audio",
+                  str(samples / "dub_audio" / "french2.wav"), "--fit", "trim", "--codec", "h264",
+                  "-o", str(out / "may.fr.mp4"), "--out", str(work))
+    killed_while_writing(command, out)
+    assert not (out / "may.fr.mp4").exists(), "it finished before the kill"
+
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    assert leftovers(out) == [] and leftovers(work) == []
+    rendered, source = probe_video(out / "may.fr.mp4"), probe_video(video)
+    assert rendered.frame_count == source.frame_count
