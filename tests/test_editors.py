@@ -214,3 +214,39 @@ def test_a_named_sequence_in_fcp7_xml_or_otio_is_refused_when_absent():
         assert str(error.value).startswith(str(TIMELINES / name)) and "no sequence named 'Reel 9'" in str(error.value)
     assert read_timeline(TIMELINES / "fcp7_premiere_enable.xml", sequence="disabled_test_sequence").name == \
         "disabled_test_sequence"
+
+
+def test_a_real_premiere_export_dubbed_end_to_end(samples, tmp_path):
+    """Premiere's XML, its media relinked to the sample actors with --media, dubbed with tiny models:
+    the written XML is Premiere's own file plus the dub, which lands on the planned frames."""
+    from s2l_dub.timeline.job import DubConfig, plan_dub, run_dub
+
+    from .conftest import tiny_train_config
+
+    conform = tmp_path / "conform"
+    conform.mkdir()
+    for name, actor in (("source.mp4", "anchor_de_20s.mp4"), ("source3.mp4", "anchor_en_71s.mp4"),
+                        ("source4.mp4", "may_en_5s.mp4")):
+        (conform / name).symlink_to(samples / "actors" / actor)
+    source = TIMELINES / "fcp7_premiere_enable.xml"
+    # Two seconds of handles: the shortest shot (1.7 s, at its file's start) then gives enough footage to learn.
+    config = DubConfig(lang="fr", train=tiny_train_config(), codec="h264", media_dirs=(str(conform),), handle_s=2.0)
+    output = tmp_path / "out" / "premiere.fr.xml"
+    plan = plan_dub(source, samples / "dub_audio" / "english_60s.wav", config, output, tmp_path / "work")
+    assert [s.relinked.split(" to ")[0] for s in plan.shots] == ["relinked by file name"] * 3
+    summary = run_dub(plan)
+    assert not summary["failures"] and summary["segments_rendered"] == len(plan.segments) > 0
+
+    data, root = parse_positions(output)
+    assert _without(data, _added_nodes(root)) == source.read_bytes()
+    back = read_timeline(output)
+    assert _spans(back) == _spans(read_timeline(source))
+    picture = next(t for t in back.tracks if t.name == f"{DUB_TRACK_PREFIX}fr")
+    rate = timeline_rate(back)
+    placed = [(picture.range_of_child(c).start_time.to_frames(), picture.range_of_child(c).duration.to_frames())
+              for c in picture.find_clips()]
+    assert placed == [(seg.start, seg.frames) for seg, _ in plan.segments]
+    for clip in picture.find_clips():
+        media = Path(urlparse(clip.media_reference.target_url).path)
+        assert media.is_file() and clip.metadata["s2l"]["actor"] in plan.actors
+    assert abs(rate - 25) < 1e-9
