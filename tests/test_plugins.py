@@ -50,6 +50,21 @@ def test_s2l_fcpxml_adapter_through_otio(tmp_path):
     assert clip.metadata["s2l"]["actor"] == "anna" and clip.source_range.duration.to_frames() == 10
 
 
+def test_s2l_fcpxml_adapter_keeps_relative_media_valid(tmp_path, monkeypatch):
+    """otioconvert -O s2l_fcpxml: a relative media path is found from the output's folder (a file)
+    or the working folder (a string), never from the scratch folder the text was made in."""
+    timeline = otio.schema.Timeline(tracks=[otio.schema.Track(children=[dub_clip("renders/a.mov")])])
+    out = tmp_path / "edit" / "dub.fcpxml"
+    out.parent.mkdir()
+    otio.adapters.write_to_file(timeline, str(out), adapter_name="s2l_fcpxml")
+    assert f'src="file://{tmp_path}/edit/renders/a.mov"' in out.read_text()
+    monkeypatch.chdir(tmp_path)
+    text = otio.adapters.write_to_string(timeline, adapter_name="s2l_fcpxml")
+    assert f'src="file://{tmp_path}/renders/a.mov"' in text
+    manifest = otio.plugins.ActiveManifest()
+    assert "fcpxml" in next(a for a in manifest.adapters if a.name == "s2l_fcpxml").suffixes
+
+
 def drop(folder, name="edit", audio="stem.wav", age_s=10):
     timeline = otio.schema.Timeline(tracks=[otio.schema.Track(children=[dub_clip("/media/a.mov")])])
     path = write_timeline(timeline, folder / f"{name}.otio")

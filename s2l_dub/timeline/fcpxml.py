@@ -65,8 +65,11 @@ def _frames(seconds: Fraction, rate: Fraction) -> int:
 
 # ---------------------------------------------------------------- writing
 
-def write_fcpxml(timeline: otio.schema.Timeline, path: Path, size: tuple[int, int] = (1920, 1080)) -> None:
+def write_fcpxml(timeline: otio.schema.Timeline, path: Path, size: tuple[int, int] = (1920, 1080),
+                 media_base: Path | None = None) -> None:
+    """``media_base``: the folder relative media paths are relative to (default: ``path``'s)."""
     path = Path(path)
+    media_base = Path(media_base) if media_base is not None else path.parent
     tracks = list(timeline.tracks)
     video = [t for t in tracks if t.kind == otio.schema.TrackKind.Video]
     audio = [t for t in tracks if t.kind == otio.schema.TrackKind.Audio]
@@ -86,7 +89,7 @@ def write_fcpxml(timeline: otio.schema.Timeline, path: Path, size: tuple[int, in
         ref = clip.media_reference
         if not isinstance(ref, otio.schema.ExternalReference) or not ref.target_url:
             return None
-        url = _absolute_url(ref.target_url, path.parent)
+        url = _absolute_url(ref.target_url, media_base)
         if url not in assets:
             assets[url] = f"r{len(assets) + 2}"
             available = ref.available_range
