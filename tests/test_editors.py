@@ -65,6 +65,20 @@ def test_final_cut_projects_start_at_their_first_frame():
         assert not isinstance(first, otio.schema.Gap) or first.duration().to_frames() < 300
 
 
+def test_final_cut_items_read_as_what_they_are():
+    """A <clip> wrapping a camera file is that file from the right frame; compound clips and
+    secondary storylines are named as such, not as offline media."""
+    timeline = read_timeline(TIMELINES / "off_fcpx_project.fcpxml")
+    wrapped = next(c for c in timeline.tracks[0].find_clips() if c.name == "IMG_0687")
+    assert wrapped.media_reference.target_url == "file:///Volumes/Media/otio/IMG_0687.MOV"
+    assert wrapped.source_range.start_time.to_frames() == 376  # the clip starts 37600/3000 s in, at 30 fps
+    _, skipped = collect_shots(timeline, TIMELINES)
+    reasons = {s.name: s.reason for s in skipped}
+    assert reasons["compound_clip_1"].startswith("compound clip")
+    assert any(r.startswith("secondary storyline") for r in reasons.values())
+    assert reasons["IMG_0715"].startswith("media offline: /Volumes/Media/otio/IMG_0715.MOV")
+
+
 def test_premiere_disabled_clips_and_tracks_stay_disabled():
     timeline = read_timeline(TIMELINES / "fcp7_premiere_enable.xml")
     video = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Video]

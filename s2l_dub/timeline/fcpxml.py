@@ -5,9 +5,10 @@ The community OTIO adapter counts in whole frames per second and truncates times
 writes FCPXML itself. Mapping: the first video track is the primary storyline (spine);
 every other track's clips are connected clips, video on lanes 1, 2, ... and audio on
 lanes -1, -2, ...; a connected clip's offset is in its parent's local time. Supported:
-asset-clips, gaps, transitions (read as centred on the cut), markers, and s2l metadata
-(kept as an ``md`` entry). Compound, multicam and secondary-storyline items are read as
-clips without media, so they keep their place but are not dubbed.
+asset-clips, clips and sync-clips wrapping one picture file (read as that file), gaps,
+transitions (read as centred on the cut), markers, and s2l metadata (kept as an ``md``
+entry). Compound, multicam and secondary-storyline items are read as clips without media,
+so they keep their place but are not dubbed (the plan says what each is).
 """
 
 from __future__ import annotations
@@ -293,6 +294,25 @@ def _dub_lane_name(track: otio.schema.Track) -> str | None:
     return f"{DUB_TRACK_PREFIX}{languages.pop()}{suffix}"
 
 
+def _inner_picture(element: ET.Element, assets: dict, rate: Fraction, local: int):
+    """The asset a ``clip`` or ``sync-clip`` shows, and the media frame at the item's first frame.
+
+    Final Cut wraps a camera file's picture in ``<clip><video ref=.../>`` (1.8 and before) or a
+    ``sync-clip`` around an ``asset-clip``; the wrapped item sits at ``offset`` in the wrapper's
+    local time and starts at ``start`` in the media's, so the media frame the wrapper shows
+    first is ``start + (wrapper start - offset)``. None when nothing inside is one picture file.
+    """
+    for child in element:
+        asset = assets.get(child.get("ref"))
+        if child.tag not in ("video", "asset-clip") or child.get("lane") is not None or asset is None \
+                or asset.get("hasVideo") == "0":
+            continue
+        inner_start = _frames(parse_time(child.get("start")), rate)
+        inner_offset = _frames(parse_time(child.get("offset")), rate)
+        return asset, inner_start + local - inner_offset
+    return None, local
+
+
 def _read_item(element: ET.Element, assets: dict, rate: Fraction, float_rate: float, path: Path):
     frames = _frames(parse_time(element.get("duration")), rate)
     local = _frames(parse_time(element.get("start")), rate)
@@ -301,6 +321,8 @@ def _read_item(element: ET.Element, assets: dict, rate: Fraction, float_rate: fl
         return otio.schema.Gap(source_range=frame_range(0, frames, float_rate))
     reference = otio.schema.MissingReference()
     asset = assets.get(element.get("ref")) if element.tag == "asset-clip" else None
+    if element.tag in ("clip", "sync-clip"):
+        asset, local = _inner_picture(element, assets, rate, local)
     if asset is not None:
         rep = asset.find("media-rep")
         url = rep.get("src") if rep is not None else asset.get("src")

@@ -197,7 +197,8 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path,
                     continue
                 path, relinked = found, how
             if path is None:
-                skipped.append(Skipped(name, track.name, "no media reference (offline or generated clip)"))
+                skipped.append(Skipped(name, track.name, _container_reason(item)
+                                       or "no media reference (offline or generated clip)"))
                 continue
             if not path.is_file():
                 skipped.append(Skipped(name, track.name, f"media offline: {path} not found"))
@@ -245,6 +246,25 @@ def _laid_out(track: otio.schema.Track) -> dict:
                 raise TimelineError(f"clip {item.name!r} on track {track.name!r}: no source range and no media "
                                     "range, so it has no duration; give it a source range in the editor") from None
         raise
+
+
+FCPXML_CONTAINERS = {
+    "ref-clip": "compound clip; not dubbed (open it in Final Cut or dub its own project)",
+    "mc-clip": "multicam clip; not dubbed (pick the angle's clip into the storyline to dub it)",
+    "sync-clip": "synchronized clip; not dubbed (its picture clip can be dubbed on its own)",
+    "title": "title (generated picture); nothing to dub",
+    "clip": "clip holding other clips; not dubbed",
+    "video": "still or generated picture; nothing to dub",
+    "audition": "audition; not dubbed (finalise it first)",
+    "spine": "secondary storyline; its clips are not dubbed yet (break it apart in Final Cut to dub them)",
+}
+"""Why a Final Cut item read without one file behind it is left alone, by its element."""
+
+
+def _container_reason(clip: otio.schema.Clip) -> str | None:
+    stored = clip.metadata.get("fcpxml")
+    element = stored.get("element") if hasattr(stored, "get") else None
+    return FCPXML_CONTAINERS.get(element)
 
 
 def _reel(clip: otio.schema.Clip) -> str:
