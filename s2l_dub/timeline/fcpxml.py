@@ -140,6 +140,10 @@ def write_fcpxml(timeline: otio.schema.Timeline, path: Path, size: tuple[int, in
         for item in track:
             if isinstance(item, (otio.schema.Gap, otio.schema.Transition)):
                 continue
+            if not isinstance(item, otio.schema.Clip) or asset_for(item, lane > 0) is None:
+                # A connected item must be media (FCPXML has no connected gap): an offline or
+                # generated clip on an upper track cannot be regenerated here.
+                continue
             span = track_spans[item]
             first = _at(span.start_time, float_rate)
             parent_first, _, parent_local, parent = next(
@@ -148,9 +152,16 @@ def write_fcpxml(timeline: otio.schema.Timeline, path: Path, size: tuple[int, in
             _item_element(parent, item, local_offset, _at(span.duration, float_rate), rate, float_rate, asset_for,
                           lane=lane)
 
+    for element in spine.iter():
+        # Apple's DTD wants a clip's connected clips before its markers, and its metadata last;
+        # connected clips were added after their parent's markers.
+        element[:] = sorted(element, key=lambda child: _CHILD_RANK.get(child.tag, 0))
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     path.write_text(f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE fcpxml>\n{body}\n')
+
+
+_CHILD_RANK = {"marker": 1, "chapter-marker": 1, "keyword": 1, "metadata": 2}
 
 
 def _item_element(parent: ET.Element, item, offset: int, frames: int, rate: Fraction, float_rate: float,
