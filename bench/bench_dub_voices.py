@@ -35,7 +35,10 @@ from s2l_dub.dataset.prepare import ClipInput, prepare_actor
 from s2l_dub.media.audio_io import load_audio
 from s2l_dub.render.engine import RenderConfig, _drive, resting_window
 from s2l_dub.train.data import build_training_data
+from s2l_dub.model.detail import build_bank
 from s2l_dub.train.evaluate import _landmark_metrics, load_model, paste_windows
+
+from bench_detail import VARIANTS  # noqa: E402  (run from the project root: bench/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 LAGS = range(-3, 4)
@@ -58,12 +61,13 @@ def best_lag_correlation(aperture: np.ndarray, loudness: np.ndarray) -> tuple[fl
 
 
 @torch.no_grad()
-def mouth_apertures(dataset, data, model, index: torch.Tensor) -> np.ndarray:
-    """The rendered mouth's aperture on frames ``index``, driven by ``data.mel``."""
+def mouth_apertures(dataset, data, model, index: torch.Tensor, bank=None) -> np.ndarray:
+    """The rendered mouth's aperture on frames ``index``, driven by ``data.mel``, with ``bank``'s detail."""
     full = []
-    for chunk in index.split(8):
+    # A 'path' bank chooses along the frames: all of them in one batch, as a render's segment is.
+    for chunk in index.split(len(index) if bank is not None and bank.config.mode == "path" else 8):
         batch = data.batch(chunk)
-        full.append(paste_windows(batch, model.render_window(data, batch)[0], data.window_hw))
+        full.append(paste_windows(batch, model.render_window(data, batch, detail=bank)[0], data.window_hw))
     full = torch.cat(full)
     return _landmark_metrics(dataset, data, index, full, full)[1]
 
@@ -72,6 +76,7 @@ def score(aperture: np.ndarray, speaking: np.ndarray, loudness: np.ndarray) -> d
     correlation, lag = best_lag_correlation(aperture, loudness)
     return {"silent": float(aperture[~speaking].mean()) if (~speaking).any() else float("nan"),
             "speaking": float(aperture[speaking].mean()) if speaking.any() else float("nan"),
+            "spread": float(aperture[speaking].std()) if speaking.sum() > 1 else float("nan"),
             "correlation": correlation, "lag": lag, "frames": len(aperture), "silent_frames": int((~speaking).sum())}
 
 
@@ -82,7 +87,10 @@ def main() -> None:
     parser.add_argument("--models", required=True, help="trained model folders, comma-separated")
     parser.add_argument("--files", default="", help="dub_audio files, comma-separated (default: all)")
     parser.add_argument("--work", type=Path, default=ROOT / "s2l-work" / "bench")
+    parser.add_argument("--detail", default="none",
+                        help="mouth detail variants of bench_detail, comma-separated (k8 is the product's default)")
     args = parser.parse_args()
+    torch.set_grad_enabled(False)
 
     dataset = prepare_actor([ClipInput(args.samples / args.video)], Path(args.video).stem, args.work)
     data = build_training_data(dataset)
@@ -113,26 +121,30 @@ def main() -> None:
         torch.from_numpy(np.asarray(data.crops[i])).permute(2, 0, 1).float() / 255 for i in held.tolist()])]))[2]
     yardstick = score(truth_aperture, data.speech[held].numpy(),
                       loudness_db(own_samples, own_times, config.sample_rate))
-    header = f"{'':<34}{'silent ap.':>11}{'speaking ap.':>13}{'corr.':>7}{'lag':>5}{'frames':>8}{'silent':>8}"
+    header = (f"{'':<34}{'silent ap.':>11}{'speaking ap.':>13}{'spread':>8}{'corr.':>7}{'lag':>5}{'frames':>8}"
+              f"{'silent':>8}")
     print(header)
     print(f"{'actor, own audio (truth)':<34}{yardstick['silent']:>11.3f}{yardstick['speaking']:>13.3f}"
-          f"{yardstick['correlation']:>7.2f}{yardstick['lag']:>5}{yardstick['frames']:>8}{yardstick['silent_frames']:>8}",
+          f"{yardstick['spread']:>8.3f}{yardstick['correlation']:>7.2f}{yardstick['lag']:>5}{yardstick['frames']:>8}{yardstick['silent_frames']:>8}",
           flush=True)
     for folder in args.models.split(","):
         model, _ = load_model(Path(folder), data.depth0)
         model.eval()
-        print(Path(folder).name, flush=True)
-        rows = []
-        for name, track_data, index, speaking, loudness in tracks:
-            rows.append(score(mouth_apertures(dataset, track_data, model, index), speaking, loudness))
-            r = rows[-1]
-            print(f"{'  ' + name[:-4]:<34}{r['silent']:>11.3f}{r['speaking']:>13.3f}"
-                  f"{r['correlation']:>7.2f}{r['lag']:>5}{r['frames']:>8}{r['silent_frames']:>8}", flush=True)
-        silent_w = np.array([r["silent_frames"] for r in rows], float)
-        silent = np.nansum([r["silent"] * w for r, w in zip(rows, silent_w)]) / max(silent_w.sum(), 1)
-        print(f"{'  all tracks':<34}{silent:>11.3f}"
-              f"{np.nanmean([r['speaking'] for r in rows]):>13.3f}{np.mean([r['correlation'] for r in rows]):>7.2f}"
-              f"{'':>5}{sum(r['frames'] for r in rows):>8}{int(silent_w.sum()):>8}", flush=True)
+        for variant in args.detail.split(","):
+            config = VARIANTS[variant]
+            bank = build_bank(model, data, data.train_index, config) if config.strength > 0 else None
+            print(f"{Path(folder).name}, detail {variant}", flush=True)
+            rows = []
+            for name, track_data, index, speaking, loudness in tracks:
+                rows.append(score(mouth_apertures(dataset, track_data, model, index, bank), speaking, loudness))
+                r = rows[-1]
+                print(f"{'  ' + name[:-4]:<34}{r['silent']:>11.3f}{r['speaking']:>13.3f}{r['spread']:>8.3f}"
+                      f"{r['correlation']:>7.2f}{r['lag']:>5}{r['frames']:>8}{r['silent_frames']:>8}", flush=True)
+            silent_w = np.array([r["silent_frames"] for r in rows], float)
+            silent = np.nansum([r["silent"] * w for r, w in zip(rows, silent_w)]) / max(silent_w.sum(), 1)
+            print(f"{'  all tracks':<34}{silent:>11.3f}{np.nanmean([r['speaking'] for r in rows]):>13.3f}"
+                  f"{np.nanmean([r['spread'] for r in rows]):>8.3f}{np.mean([r['correlation'] for r in rows]):>7.2f}"
+                  f"{'':>5}{sum(r['frames'] for r in rows):>8}{int(silent_w.sum()):>8}", flush=True)
 
 
 if __name__ == "__main__":

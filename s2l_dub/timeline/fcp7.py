@@ -54,7 +54,7 @@ def insert_dub(source: Path, added: list[otio.schema.Track], out: Path, rate: fl
         raise TimelineError(f"{source}: not an FCP7 XML document (root <{root.tag}>)")
     sequence = target_sequence(root, sequence_name)
     media = sequence.find("media") if sequence is not None else None
-    if media is None or media.self_closing:
+    if media is None:
         raise TimelineError(f"{source}: the sequence has no <media> to add the dub's tracks to")
     encoding = declared_encoding(data, source)
     timebase, ntsc = _sequence_rate(sequence, rate)
@@ -65,8 +65,6 @@ def insert_dub(source: Path, added: list[otio.schema.Track], out: Path, rate: fl
         if not tracks:
             continue
         section = media.find(tag)
-        if section is not None and section.self_closing:
-            raise TimelineError(f"{source}: the sequence's <{tag}/> is empty and cannot take the dub's track")
         if section is None:
             holder = ET.Element(tag)
             holder.extend(tracks)

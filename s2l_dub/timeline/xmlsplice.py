@@ -65,8 +65,9 @@ def parse_positions(path: Path) -> tuple[bytes, Node]:
     def end(tag):
         node = stack.pop()
         index = parser.CurrentByteIndex
-        # An end tag is reported where it begins; an empty-element tag just past its "/>".
-        node.end = index if data.startswith(b"</", index) else node.start
+        # An end tag is reported where it begins; an empty-element tag just past its own "/>".
+        empty = not node.children and data[index - 2:index] == b"/>" and _tag_end(data, node.start) == index - 1
+        node.end = node.start if empty else index
 
     def text(data):
         if stack:
@@ -95,7 +96,7 @@ def indent_of(data: bytes, offset: int) -> str | None:
     """The whitespace before ``offset`` on its line, or None when something else precedes it there."""
     line_start = max(data.rfind(b"\n", 0, offset), data.rfind(b"\r", 0, offset)) + 1
     line = data[line_start:offset]
-    if line.strip(b" \t") or line_start == 0:
+    if line.strip(b" \t"):
         return None
     return line.decode("ascii")
 
@@ -132,6 +133,9 @@ def _unit(data: bytes, parent: Node, outer: str | None) -> str:
         inner = indent_of(data, child.start)
         if inner is not None and outer is not None and inner.startswith(outer) and len(inner) > len(outer):
             return inner[len(outer):]
+    above = indent_of(data, parent.parent.start) if parent.parent is not None else None
+    if above is not None and outer is not None and outer.startswith(above) and len(outer) > len(above):
+        return outer[len(above):]  # the step from its own parent, when it has no children yet
     return "\t" if outer is None or not outer.startswith(" ") else "    "
 
 
