@@ -419,3 +419,45 @@ def test_a_kill_during_the_sync_expert_resumes_from_its_checkpoint(may_dataset, 
     assert len(calls) == 20  # only the steps left
     assert (tmp_path / "model" / trainer.EXPERT_FILE).exists()
     assert not list((tmp_path / "model" / trainer.EXPERT_CHECKPOINTS).glob("ckpt-*"))
+
+
+@pytest.mark.parametrize("craft", ["wrong shape", "missing tensor", "extra tensor", "integer weights",
+                                   "header claims 2**63 bytes", "pickle renamed .safetensors"])
+def test_crafted_model_files_are_refused_in_one_line(craft, tmp_path):
+    """A model file someone made to fit the name: refused with 'retrain', never loaded, never executed."""
+    import pickle
+
+    import torch
+    from safetensors.torch import save_file
+
+    from s2l_dub.errors import S2LError
+    from s2l_dub.train import checkpoint
+
+    path = tmp_path / "model.safetensors"
+    checkpoint.save_weights(path, torch.nn.Linear(2, 2), {"config": {}})
+    tensors = {"wrong shape": {"weight": torch.zeros(3, 3), "bias": torch.zeros(2)},
+               "missing tensor": {"weight": torch.zeros(2, 2)},
+               "extra tensor": {"weight": torch.zeros(2, 2), "bias": torch.zeros(2), "evil": torch.zeros(1)},
+               "integer weights": {"weight": torch.zeros(2, 2, dtype=torch.int64), "bias": torch.zeros(2)}}
+    if craft in tensors:
+        save_file(tensors[craft], str(path))
+    elif craft == "header claims 2**63 bytes":
+        path.write_bytes(b"\xff\xff\xff\xff\xff\xff\xff\x7f{}")
+    else:
+        marker = tmp_path / "executed"
+        path.write_bytes(pickle.dumps(_Exploit(str(marker))))
+    with pytest.raises(S2LError) as error:
+        checkpoint.load_weights(path, torch.nn.Linear(2, 2))
+    message = str(error.value)
+    assert message.startswith(str(path)) and "retrain" in message and "\n" not in message
+    assert not (tmp_path / "executed").exists()
+
+
+class _Exploit:
+    """Unpickling this would create a file: what loading an untrusted pickle risks."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
