@@ -20,8 +20,8 @@ from .conftest import tiny_train_config
 TINY = json.loads(json.dumps(dataclasses.asdict(tiny_train_config())))
 
 
-def recipe_text(output="out/{project}.{lang}{ext}", extra=""):
-    return textwrap.dedent(f'''\
+def recipe_text(output="out/{project}.{lang}{ext}", extra="", languages=("fr", "de")):
+    text = textwrap.dedent(f'''\
         name = "test show"
         quality = "fast"
         codec = "h264"
@@ -42,6 +42,9 @@ def recipe_text(output="out/{project}.{lang}{ext}", extra=""):
         code = "de"
         stems = {{ ep1 = "edit/dub_de.wav" }}
         ''')
+    if "de" not in languages:
+        text = text[:text.index('[[languages]]\ncode = "de"')]
+    return text
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +94,11 @@ def test_a_killed_batch_resumes_without_redoing_work(crashed_then_resumed):
 
 def test_ray_executor_gives_the_same_outputs(crashed_then_resumed, show):
     pytest.importorskip("ray")
-    (show / "ray.toml").write_text(recipe_text(output="ray_out/{project}.{lang}{ext}"))
+    # One language is enough to compare executors, and halves the test's time.
+    (show / "ray.toml").write_text(recipe_text(output="ray_out/{project}.{lang}{ext}", languages=("fr",)))
     report = run_batch(show / "ray.toml", executor="ray", train=TINY)
-    assert all(j["ok"] for j in report["jobs"]) and not report["failures"]
-    for lang in ("fr", "de"):
+    assert [j["lang"] for j in report["jobs"] if j["ok"]] == ["fr"] and not report["failures"]
+    for lang in ("fr",):
         local, remote = (read_timeline(show / folder / f"ep1.{lang}.otio") for folder in ("out", "ray_out"))
         track = [t for t in local.tracks if t.name == f"{DUB_TRACK_PREFIX}{lang}"][0]
         other = [t for t in remote.tracks if t.name == f"{DUB_TRACK_PREFIX}{lang}"][0]

@@ -240,12 +240,11 @@ def test_a_real_premiere_export_dubbed_end_to_end(samples, tmp_path):
 
     conform = tmp_path / "conform"
     conform.mkdir()
-    for name, actor in (("source.mp4", "anchor_de_20s.mp4"), ("source3.mp4", "anchor_en_71s.mp4"),
-                        ("source4.mp4", "may_en_5s.mp4")):
-        (conform / name).symlink_to(samples / "actors" / actor)
+    # One actor behind every file: one tiny model to train keeps the test short.
+    for name in ("source.mp4", "source3.mp4", "source4.mp4"):
+        (conform / name).symlink_to(samples / "actors" / "anchor_de_20s.mp4")
     source = TIMELINES / "fcp7_premiere_enable.xml"
-    # Two seconds of handles: the shortest shot (1.7 s, at its file's start) then gives enough footage to learn.
-    config = DubConfig(lang="fr", train=tiny_train_config(), codec="h264", media_dirs=(str(conform),), handle_s=2.0)
+    config = DubConfig(lang="fr", train=tiny_train_config(), codec="h264", media_dirs=(str(conform),))
     output = tmp_path / "out" / "premiere.fr.xml"
     plan = plan_dub(source, samples / "dub_audio" / "english_60s.wav", config, output, tmp_path / "work")
     assert [s.relinked.split(" to ")[0] for s in plan.shots] == ["relinked by file name"] * 3
