@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--dataset", type=Path, default=None)
     parser.add_argument("--variants", default="none,k8")
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--max-train", type=int, default=1200, help="Training frames the critic learns from at most.")
     args = parser.parse_args()

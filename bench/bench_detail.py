@@ -40,6 +40,7 @@ VARIANTS = {
     "mouth_k2": DetailConfig(mode="mouth", neighbours=2),
     "mouth_k1": DetailConfig(mode="mouth", neighbours=1),
     "path_0": DetailConfig(mode="path", switch_cost=0.0),
+    "path_0.3": DetailConfig(mode="path", switch_cost=0.3),
     "path_1": DetailConfig(mode="path", switch_cost=1.0),
     "path_3": DetailConfig(mode="path", switch_cost=3.0),
     "path_10": DetailConfig(mode="path", switch_cost=10.0),
