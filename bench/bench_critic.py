@@ -18,14 +18,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
+from bench_detail import VARIANTS  # the sibling script: bench/ is on sys.path when run from the root
+from torch import nn
 
 from s2l_dub.dataset.store import load_dataset
 from s2l_dub.model.detail import build_bank
 from s2l_dub.train.data import build_training_data, canonical_lips
 from s2l_dub.train.evaluate import load_model
-
-from bench_detail import VARIANTS  # noqa: E402  (run from the project root: bench/ is on sys.path)
 
 
 @torch.no_grad()

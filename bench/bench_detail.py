@@ -63,8 +63,8 @@ def render_held_out(model, data, bank, batch_size: int = 8):
 
 def contact_sheet(target: Path, dataset, data, rows: list[tuple[str, torch.Tensor]], count: int = 6) -> None:
     """Tight mouth boxes of ``count`` held-out frames (the widest-open truths first), one row per variant."""
-    from s2l_dub.face.regions import patch_in_source_pixels, tight_mouth_box
     from s2l_dub.face.landmark_sets import mouth_aperture
+    from s2l_dub.face.regions import patch_in_source_pixels, tight_mouth_box
 
     g = dataset.geometry
     held = data.held_out_index.numpy()

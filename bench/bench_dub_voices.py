@@ -28,17 +28,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_detail import VARIANTS  # the sibling script: bench/ is on sys.path when run from the root
 
 from s2l_dub.audio.features import AudioFeatureConfig
 from s2l_dub.audio.vad import VadConfig, speech_flags, speech_segments
 from s2l_dub.dataset.prepare import ClipInput, prepare_actor
 from s2l_dub.media.audio_io import load_audio
+from s2l_dub.model.detail import build_bank
 from s2l_dub.render.engine import RenderConfig, _drive, resting_window
 from s2l_dub.train.data import build_training_data
-from s2l_dub.model.detail import build_bank
 from s2l_dub.train.evaluate import _landmark_metrics, load_model, paste_windows
-
-from bench_detail import VARIANTS  # noqa: E402  (run from the project root: bench/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 LAGS = range(-3, 4)

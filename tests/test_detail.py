@@ -2,7 +2,7 @@
 
 import torch
 
-from s2l_dub.model.detail import DetailBank, DetailConfig, gaussian_blur
+from s2l_dub.model.detail import DetailBank, DetailConfig, choose_path, gaussian_blur
 
 
 def _mouths(count: int, seed: int = 0) -> torch.Tensor:
@@ -41,3 +41,13 @@ def test_neighbours_are_chosen_by_shape_not_detail():
     bank = DetailBank.build(torch.cat([dark + noise, bright]), mask, DetailConfig(neighbours=1))
     out = bank.transfer(torch.full((1, 3, 24, 36), 0.25), mask)
     assert (out - 0.25).std() > 0.5 * noise.std()  # the dark mouth's detail came across
+
+
+def test_the_path_stays_on_consecutive_footage_unless_a_jump_pays():
+    """Bank rows 0-5 are consecutive frames; rows 6-9 another take. A query that wanders between
+    the two takes follows one take when jumps cost, and picks each frame's nearest when they do not."""
+    bank = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0], [1.2], [2.2], [10.0], [11.0]])
+    frame_ids = torch.tensor([0, 1, 2, 3, 4, 5, 100, 101, 200, 201])
+    query = torch.tensor([[0.0], [1.15], [2.0], [3.0]])
+    assert choose_path(query, bank, frame_ids, candidates=4, switch_cost=0.0).tolist() == [0, 6, 2, 3]
+    assert choose_path(query, bank, frame_ids, candidates=4, switch_cost=5.0).tolist() == [0, 1, 2, 3]

@@ -5,7 +5,12 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from s2l_dub.errors import TimelineError
-from s2l_dub.timeline.xmlsplice import append_children, insert_before, parse_positions, splice
+from s2l_dub.timeline.xmlsplice import (
+    append_children,
+    insert_before,
+    parse_positions,
+    splice,
+)
 
 
 def _spliced(tmp_path, text: str, edit) -> str:

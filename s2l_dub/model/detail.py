@@ -45,7 +45,9 @@ class DetailConfig:
     switch_cost: float = 0.0
     """'path' mode: one real mouth per frame, chosen along the frames by a path search that pays
     this much (relative to the typical match distance) for a jump between mouths that were not
-    consecutive in the footage, so teeth do not flicker. 'path' builds its bank as 'mouth' does."""
+    consecutive in the footage, so teeth do not flicker. 'path' builds its bank as 'mouth' does.
+    Measured in the benches only (BENCHMARKS.md): the render's batches would cut its path, and
+    it trades 1 dB of the tight box for the truth's sharpness."""
     candidates: int = 16
     """'path' mode: the nearest mouths each frame's path may pass through."""
 
@@ -99,7 +101,7 @@ class DetailBank:
     @classmethod
     def build(cls, lips: torch.Tensor, mask: torch.Tensor, config: DetailConfig = DetailConfig(),
               generated: torch.Tensor | None = None, chunk: int = 256,
-              frame_ids: torch.Tensor | None = None) -> "DetailBank":
+              frame_ids: torch.Tensor | None = None) -> DetailBank:
         """``lips``: (N, 3, h, w) true canonical mouths in [0, 1]; ``mask``: (1, 1, h, w) the lip mask.
 
         ``generated``: the model's mouths for the same frames, which 'mouth' mode calibrates its
