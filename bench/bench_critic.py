@@ -18,13 +18,11 @@ import time
 from pathlib import Path
 
 import torch
-from bench_detail import VARIANTS  # the sibling script: bench/ is on sys.path when run from the root
+from bench_detail import VARIANTS, load_trained  # the sibling script: bench/ is on sys.path when run from the root
 from torch import nn
 
-from s2l_dub.dataset.store import load_dataset
 from s2l_dub.model.detail import build_bank
-from s2l_dub.train.data import build_training_data, canonical_lips
-from s2l_dub.train.evaluate import load_model
+from s2l_dub.train.data import canonical_lips
 
 
 @torch.no_grad()
@@ -91,11 +89,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--max-train", type=int, default=1200, help="Training frames the critic learns from at most.")
     args = parser.parse_args()
-    dataset_root = args.dataset or args.model.parent / "dataset"
-    dataset = load_dataset(dataset_root)
-    data = build_training_data(dataset)
-    model, meta = load_model(args.model, data.depth0)
-    model.eval()
+    dataset_root, _, data, model, meta = load_trained(args.model, args.dataset)
     train = data.train_index
     if len(train) > args.max_train:
         train = train[torch.linspace(0, len(train) - 1, args.max_train).round().long()]

@@ -91,6 +91,17 @@ def contact_sheet(target: Path, dataset, data, rows: list[tuple[str, torch.Tenso
     cv2.imwrite(str(target), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
 
+def load_trained(model_folder: Path, dataset_root: Path | None = None):
+    """(dataset root, dataset, training data, model in eval mode, its meta) of a trained actor;
+    the dataset defaults to the one beside the model folder."""
+    dataset_root = dataset_root or model_folder.parent / "dataset"
+    dataset = load_dataset(dataset_root)
+    data = build_training_data(dataset)
+    model, meta = load_model(model_folder, data.depth0)
+    model.eval()
+    return dataset_root, dataset, data, model, meta
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True)
@@ -99,11 +110,7 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, default=None)
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    dataset_root = args.dataset or args.model.parent / "dataset"
-    dataset = load_dataset(dataset_root)
-    data = build_training_data(dataset)
-    model, meta = load_model(args.model, data.depth0)
-    model.eval()
+    dataset_root, dataset, data, model, meta = load_trained(args.model, args.dataset)
     train = data.train_index
     print(f"{dataset_root.parent.name}: model step {meta.get('selected_step', meta.get('steps'))}, "
           f"{len(train)} training frames in the bank, {len(data.held_out_index)} held out")

@@ -15,60 +15,21 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..artifacts import (
-    DigestCache,
-    NpyStreamWriter,
-    atomic_path,
-    load_arrays,
-    read_json,
-    safe_name,
-    save_arrays,
-    stable_key,
-    sweep_temporaries,
-    write_json,
-)
+from ..artifacts import (DigestCache, NpyStreamWriter, atomic_path, load_arrays, read_json, safe_name, save_arrays,
+                         stable_key, sweep_temporaries, write_json)
 from ..audio.features import AudioFeatureConfig, log_mel, windows_at
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..errors import ClipTooShortError, FaceLostError, NoAudioError, NoFaceError
 from ..face.backends import load_landmarker
 from ..face.depth import fill_outside, head_mesh, render_depth
-from ..face.geometry import (
-    GeometryConfig,
-    euler_degrees,
-    fit_head,
-    intrinsics,
-    relative_pose,
-    rotation_matrices,
-)
-from ..face.regions import (
-    RegionConfig,
-    choose_canonical,
-    lip_box,
-    lip_mask,
-    lower_face_regions,
-)
+from ..face.geometry import GeometryConfig, euler_degrees, fit_head, intrinsics, relative_pose, rotation_matrices
+from ..face.regions import RegionConfig, choose_canonical, lip_box, lip_mask, lower_face_regions
 from ..face.smoothing import SmoothingConfig, fill_short_gaps, smooth_landmarks
 from ..face.track import FaceHint, FaceTracker, TrackConfig, lost_ranges, run_tracker
 from ..face.warp import map_points
-from ..media import (
-    FrameRange,
-    VideoInfo,
-    iter_frames,
-    load_audio,
-    parse_range,
-    probe_video,
-)
+from ..media import FrameRange, VideoInfo, iter_frames, load_audio, parse_range, probe_video
 from ..progress import NullProgress, Progress
-from .store import (
-    CONTACT_SHEET,
-    CROP_DEPTH,
-    CROPS,
-    DATASET_FORMAT,
-    GEOMETRY,
-    MANIFEST,
-    ActorDataset,
-    load_dataset,
-)
+from .store import CONTACT_SHEET, CROP_DEPTH, CROPS, DATASET_FORMAT, GEOMETRY, MANIFEST, ActorDataset, load_dataset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -376,7 +337,7 @@ def _summary(geometry, tracks, clip_meta, seconds: float) -> dict:
     c = int(geometry["clip_index"][canonical])
     found = np.concatenate([t["found"] for t in tracks])
     return {
-        "frames": len(valid),
+        "frames": int(len(valid)),
         "faces_found_share": float(found.mean()),
         "usable_frames": int(valid.sum()),
         "yaw_range_deg": [float(euler[:, 0].min()), float(euler[:, 0].max())],

@@ -150,26 +150,28 @@ class DetailBank:
         scale = nearest[:, :1].clamp(min=1e-6) * self.config.temperature
         return index, torch.softmax(-(nearest - nearest[:, :1]) / scale, dim=1)
 
+    def _shape(self, query: torch.Tensor) -> torch.Tensor:
+        """The generated mouth in the real mouths' principal components, stretched to their range."""
+        return ((query - self.mean.to(query)) @ self.basis.to(query)) * self.stretch.to(query)
+
+    def _relit(self, generated: torch.Tensor, mouths: torch.Tensor) -> torch.Tensor:
+        """Real ``mouths`` in place of the generated ones. They were lit as the footage was; the
+        generated mouth is lit as this frame is, so its light below the shading blur is kept."""
+        sigma = self.config.shading_sigma_px
+        blended = (mouths + gaussian_blur(generated, sigma) - gaussian_blur(mouths, sigma)).clamp(0, 1)
+        return generated + self.config.strength * (blended - generated)
+
     def _path_mouths(self, generated: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         config = self.config
-        shape = ((query - self.mean.to(query)) @ self.basis.to(query)) * self.stretch.to(query)
+        shape = self._shape(query)
         frame_ids = self.frame_ids if self.frame_ids is not None else torch.arange(len(self.features))
         path = choose_path(shape, self.features.to(shape), frame_ids, config.candidates, config.switch_cost)
-        mouths = self.mouths[path].to(generated)
-        shading = gaussian_blur(generated, config.shading_sigma_px) - gaussian_blur(mouths, config.shading_sigma_px)
-        blended = (mouths + shading).clamp(0, 1)
-        return generated + config.strength * (blended - generated)
+        return self._relit(generated, self.mouths[path].to(generated))
 
     def _whole_mouths(self, generated: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        config = self.config
-        shape = ((query - self.mean.to(query)) @ self.basis.to(query)) * self.stretch.to(query)
-        index, weights = self._nearest(shape)
+        index, weights = self._nearest(self._shape(query))
         chosen = self.mouths[index].to(generated)
-        mouths = (chosen * weights[:, :, None, None, None]).sum(1)
-        # The neighbours were lit as the footage was; the generated mouth is lit as this frame is.
-        shading = gaussian_blur(generated, config.shading_sigma_px) - gaussian_blur(mouths, config.shading_sigma_px)
-        blended = (mouths + shading).clamp(0, 1)
-        return generated + config.strength * (blended - generated)
+        return self._relit(generated, (chosen * weights[:, :, None, None, None]).sum(1))
 
 
 def choose_path(query: torch.Tensor, bank: torch.Tensor, frame_ids: torch.Tensor, candidates: int,

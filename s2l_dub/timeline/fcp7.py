@@ -165,9 +165,9 @@ def _file_element(path: Path | None, url: str, media_start: int, media_frames: i
     if media_start:
         timecode = ET.SubElement(element, "timecode")
         _rate(timecode, timebase, ntsc)
-        rate = otio.opentime.RationalTime(0, 30000 / 1001 if ntsc and timebase == 30 else timebase).rate
+        # Non-drop-frame timecode counts the nominal rate's frames, NTSC or not.
         ET.SubElement(timecode, "string").text = otio.opentime.to_timecode(
-            otio.opentime.RationalTime(media_start, rate), rate, drop_frame=False)
+            otio.opentime.RationalTime(media_start, timebase), timebase, drop_frame=False)
         ET.SubElement(timecode, "frame").text = str(media_start)
         ET.SubElement(timecode, "displayformat").text = "NDF"
     media = ET.SubElement(element, "media")
@@ -182,7 +182,6 @@ def _file_element(path: Path | None, url: str, media_start: int, media_frames: i
     audio = ET.SubElement(media, "audio")
     ET.SubElement(audio, "channelcount").text = "1"
     return element
-
 
 
 def restore_s2l_metadata(timeline: otio.schema.Timeline) -> None:

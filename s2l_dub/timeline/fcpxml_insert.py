@@ -21,14 +21,7 @@ import opentimelineio as otio
 from ..errors import TimelineError
 from .fcpxml import METADATA_KEY, parse_time, time_text
 from .shots import file_url, local_path, picture_size, plain_metadata
-from .xmlsplice import (
-    Node,
-    append_children,
-    declared_encoding,
-    insert_before,
-    parse_positions,
-    splice,
-)
+from .xmlsplice import Node, append_children, declared_encoding, insert_before, parse_positions, splice
 
 TRAILING = {"marker", "chapter-marker", "rating", "keyword", "analysis-marker", "audio-channel-source",
             "audio-role-source", "sync-source", "filter-video", "filter-video-mask", "filter-audio", "metadata",

@@ -7,7 +7,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from ..artifacts import atomic_path
-from ..errors import BackendUnavailableError, MediaError, TimelineError
+from ..errors import BackendUnavailableError, TimelineError
 from .fcp7 import insert_dub as insert_fcp7_dub
 from .fcp7 import restore_s2l_metadata, target_sequence
 from .fcpxml import fcpxml_project_names, read_fcpxml, write_fcpxml
@@ -174,8 +174,7 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Pa
 
 def added_tracks(timeline: otio.schema.Timeline) -> list[otio.schema.Track]:
     """The tracks this run's dub added (``dubbed_timeline`` marks them), not ones read from a file."""
-    return [t for t in timeline.tracks if hasattr(t.metadata.get("s2l"), "get")
-            and t.metadata["s2l"].get("added") and "fcp_xml" not in t.metadata]
+    return [t for t in timeline.tracks if hasattr(t.metadata.get("s2l"), "get") and t.metadata["s2l"].get("added")]
 
 
 def dub_layer(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
@@ -212,13 +211,7 @@ def check_writable(timeline: otio.schema.Timeline, path: Path, source: Path, seq
     if path.exists() and path.is_dir():
         raise TimelineError(f"{path}: is a folder; name the output timeline file")
     trial = timeline.deepcopy()
-    from .shots import (
-        DUB_TRACK_PREFIX,
-        file_url,
-        frame_range,
-        local_path,
-        timeline_rate,
-    )
+    from .shots import DUB_TRACK_PREFIX, file_url, frame_range, local_path, timeline_rate
 
     rate = timeline_rate(trial)
     for track in trial.tracks:
@@ -297,15 +290,7 @@ def _distinct_clips(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
 
 def _picture_size(timeline: otio.schema.Timeline, base: Path) -> tuple[int, int]:
     """The first readable picture clip's size (FCPXML formats carry one); HD when none reads."""
-    from ..media import probe_video
-    from .shots import media_path
+    from .shots import media_path, picture_size
 
-    for clip in timeline.find_clips():
-        path = media_path(clip.media_reference, base)
-        if path is not None and path.is_file():
-            try:
-                info = probe_video(path)
-            except MediaError:
-                continue
-            return info.width, info.height
-    return 1920, 1080
+    sizes = (picture_size(media_path(clip.media_reference, base)) for clip in timeline.find_clips())
+    return next((size for size in sizes if size is not None), (1920, 1080))

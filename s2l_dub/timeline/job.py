@@ -20,14 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..artifacts import (
-    DigestCache,
-    read_json,
-    refuse_overwrite,
-    safe_name,
-    stable_key,
-    write_json,
-)
+from ..artifacts import DigestCache, read_json, refuse_overwrite, safe_name, stable_key, write_json
 from ..audio.asr import AsrConfig, transcribe
 from ..audio.vad import VadConfig, speech_flags, speech_segments
 from ..dataset.prepare import ClipInput, dataset_dir, prepare_actor
@@ -45,15 +38,7 @@ from ..train.trainer import MODEL_META, model_dir, model_id, train_actor, traini
 from .actors import SKIP, declared_actor, group_by_face, load_mapping
 from .io import adapter_for, check_writable, read_timeline, write_timeline
 from .relink import MediaIndex
-from .segments import (
-    Segment,
-    SegmentConfig,
-    Speech,
-    load_cues,
-    plan_segments,
-    snap_cues_to_speech,
-    write_srt,
-)
+from .segments import Segment, SegmentConfig, Speech, load_cues, plan_segments, snap_cues_to_speech, write_srt
 from .shots import Shot, Skipped, collect_shots, timeline_rate
 from .writeback import QcConfig, RenderedSegment, dubbed_timeline, qc_reasons
 
@@ -192,7 +177,8 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     # Everything a user can get wrong is read before the slow stages start.
     mapping = load_mapping(actors_file)
     cues = load_cues(subtitles, config.audio_offset_s) if subtitles else None
-    notes = [note for note in [_cues_outside(subtitles, cues, timeline_s) if cues else None] if note]
+    outside = _cues_outside(subtitles, cues, timeline_s) if cues else None
+    notes = [outside] if outside else []
     by_actor, assigned_by = _assign_actors(shots, skipped, mapping, work, config, media, progress,
                                            persist=not dry_run)
 
