@@ -45,6 +45,10 @@ VARIANTS = {
     "path_3": DetailConfig(mode="path", switch_cost=3.0),
     "path_10": DetailConfig(mode="path", switch_cost=10.0),
     "path_3_nostretch": DetailConfig(mode="path", switch_cost=3.0, max_stretch=1.0),
+    # The speaking range of the leading shape components set to the actor's own.
+    "path_1_range1": DetailConfig(mode="path", switch_cost=1.0, range_components=1),
+    "path_1_range3": DetailConfig(mode="path", switch_cost=1.0, range_components=3),
+    "mouth_k4_range3": DetailConfig(mode="mouth", neighbours=4, range_components=3),
 }
 
 
@@ -53,6 +57,7 @@ def render_held_out(model, data, bank, batch_size: int = 8):
     outs, truths, crops_out, crops_truth = [], [], [], []
     for index in data.held_out_index.split(batch_size):
         batch = data.batch(index)
+        batch["speaking"] = data.speech[index]
         output, _, _, truth = model.render_window(data, batch, detail=bank)
         outs.append(output)
         truths.append(truth)
@@ -127,7 +132,7 @@ def main() -> None:
         started = time.monotonic()
         # A path runs along the frames: all held-out frames in one batch, as a render's segment is.
         out, truth, crops_out, crops_truth = render_held_out(
-            model, data, bank, len(data.held_out_index) if config.mode == "path" else 8)
+            model, data, bank, len(data.held_out_index) if config.mode == "path" or config.range_components else 8)
         per_frame = (time.monotonic() - started) / len(out)
         tight = tight_box_metrics(dataset, data, data.held_out_index, crops_out, crops_truth)
         if not rows:

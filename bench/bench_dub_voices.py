@@ -41,6 +41,8 @@ from s2l_dub.train.evaluate import _landmark_metrics, load_model, paste_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 LAGS = range(-3, 4)
+SEGMENT_FRAMES = 250
+"""Frames rendered together where the mouths are chosen along time: about a dialogue segment."""
 
 
 def loudness_db(samples: np.ndarray, times_s: np.ndarray, sample_rate: int, span_s: float = 0.04) -> np.ndarray:
@@ -60,12 +62,17 @@ def best_lag_correlation(aperture: np.ndarray, loudness: np.ndarray) -> tuple[fl
 
 
 @torch.no_grad()
-def mouth_apertures(dataset, data, model, index: torch.Tensor, bank=None) -> np.ndarray:
-    """The rendered mouth's aperture on frames ``index``, driven by ``data.mel``, with ``bank``'s detail."""
+def mouth_apertures(dataset, data, model, index: torch.Tensor, bank=None, speaking=None) -> np.ndarray:
+    """The rendered mouth's aperture on frames ``index``, driven by ``data.mel``, with ``bank``'s detail;
+    ``speaking`` (per frame of ``index``) for a bank that sets the speaking range."""
     full = []
-    # A 'path' bank chooses along the frames: all of them in one batch, as a render's segment is.
-    for chunk in index.split(len(index) if bank is not None and bank.config.mode == "path" else 8):
+    # A 'path' bank chooses along the frames: a segment's worth in one batch, as a render's segment is.
+    whole = bank is not None and (bank.config.mode == "path" or bank.config.range_components)
+    speaking = torch.as_tensor(np.asarray(speaking if speaking is not None else np.ones(len(index)), bool))
+    for start in range(0, len(index), SEGMENT_FRAMES if whole else 8):
+        chunk = index[start:start + (SEGMENT_FRAMES if whole else 8)]
         batch = data.batch(chunk)
+        batch["speaking"] = speaking[start:start + len(chunk)]
         full.append(paste_windows(batch, model.render_window(data, batch, detail=bank)[0], data.window_hw))
     full = torch.cat(full)
     return _landmark_metrics(dataset, data, index, full, full)[1]
@@ -86,6 +93,9 @@ def main() -> None:
     parser.add_argument("--models", required=True, help="trained model folders, comma-separated")
     parser.add_argument("--files", default="", help="dub_audio files, comma-separated (default: all)")
     parser.add_argument("--work", type=Path, default=ROOT / "s2l-work" / "bench")
+    parser.add_argument("--frames", choices=("held", "all"), default="held",
+                        help="drive the held-out frames only, or every frame (more of each track, its poses "
+                             "are the training frames', which the sound does not depend on)")
     parser.add_argument("--detail", default="none",
                         help="mouth detail variants of bench_detail, comma-separated (k8 is the product's default)")
     args = parser.parse_args()
@@ -93,7 +103,7 @@ def main() -> None:
 
     dataset = prepare_actor([ClipInput(args.samples / args.video)], Path(args.video).stem, args.work)
     data = build_training_data(dataset)
-    held = data.held_out_index
+    held = data.held_out_index if args.frames == "held" else torch.cat([data.train_index, data.held_out_index]).sort()[0]
     config = AudioFeatureConfig(**dataset.manifest["config"]["audio"])
     frame_s = float(np.median(dataset.geometry["frame_duration_s"]))
     names = [n for n in args.files.split(",") if n] or sorted(
@@ -135,7 +145,8 @@ def main() -> None:
             print(f"{Path(folder).name}, detail {variant}", flush=True)
             rows = []
             for name, track_data, index, speaking, loudness in tracks:
-                rows.append(score(mouth_apertures(dataset, track_data, model, index, bank), speaking, loudness))
+                rows.append(score(mouth_apertures(dataset, track_data, model, index, bank, speaking), speaking,
+                                  loudness))
                 r = rows[-1]
                 print(f"{'  ' + name[:-4]:<34}{r['silent']:>11.3f}{r['speaking']:>13.3f}{r['spread']:>8.3f}"
                       f"{r['correlation']:>7.2f}{r['lag']:>5}{r['frames']:>8}{r['silent_frames']:>8}", flush=True)

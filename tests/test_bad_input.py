@@ -63,6 +63,7 @@ def edit(samples, tmp_path_factory) -> Path:
     (inputs / "inverted.srt").write_text("1\n00:00:03,000 --> 00:00:02,000\nhello\n\n")
     (inputs / "folder.srt").mkdir()
     (inputs / "folder.toml").mkdir()
+    (inputs / "folder.aaf").mkdir()
     (inputs / "latin1.toml").write_bytes("[clips]\nmay = \"Ren\xe9\"\n".encode("latin-1"))
     (inputs / "recipe_offset.toml").write_text(_recipe('audio_offset = "abc"'))
     (inputs / "recipe_edl.toml").write_text(_recipe("", timeline="cut.edl"))
@@ -124,7 +125,7 @@ def cases(inputs: Path, out: Path) -> list[Case]:
              ("inverted.srt", "cue 1", "ends before it starts")),
         Case("output is the stem", [*dub, "-o", stem], ("stem.wav", "overwrite")),
         Case("output is not a timeline", [*dub, "-o", str(out / "x.wav")], ("x.wav", "unknown timeline format")),
-        Case("output format cannot hold the dub", [*dub, "-o", str(out / "x.aaf")], ("x.aaf", "could not be written")),
+        Case("output is a folder", [*dub, "-o", str(inputs / "folder.aaf")], ("folder.aaf", "is a folder")),
         Case("empty dub stem", ["dub", edit, "--audio", str(inputs / "zero.wav"), "--dry-run"],
              ("zero.wav", "unreadable audio")),
         Case("dub stem not audio", ["dub", edit, "--audio", str(inputs / "text.wav"), "--dry-run"],

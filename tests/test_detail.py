@@ -2,7 +2,7 @@
 
 import torch
 
-from s2l_dub.model.detail import DetailBank, DetailConfig, choose_path, gaussian_blur
+from s2l_dub.model.detail import DetailBank, DetailConfig, choose_path, gaussian_blur, match_range
 
 
 def _mouths(count: int, seed: int = 0) -> torch.Tensor:
@@ -51,3 +51,17 @@ def test_the_path_stays_on_consecutive_footage_unless_a_jump_pays():
     query = torch.tensor([[0.0], [1.15], [2.0], [3.0]])
     assert choose_path(query, bank, frame_ids, candidates=4, switch_cost=0.0).tolist() == [0, 6, 2, 3]
     assert choose_path(query, bank, frame_ids, candidates=4, switch_cost=5.0).tolist() == [0, 1, 2, 3]
+
+
+def test_the_speaking_range_becomes_the_actors_own_in_the_same_order():
+    """A generator's shrunken opening, matched to the actor's speaking range: the frames keep their
+    order, the speaking frames take the target mean and spread, later components are untouched."""
+    generator = torch.Generator().manual_seed(0)
+    shape = torch.randn(200, 4, generator=generator) * torch.tensor([0.3, 0.2, 1.0, 1.0])
+    speaking = torch.arange(200) % 5 != 0
+    matched = match_range(shape, speaking, torch.tensor([2.0, -1.0]), torch.tensor([1.5, 0.5]))
+    spoken = matched[speaking]
+    assert torch.allclose(spoken[:, :2].mean(0), torch.tensor([2.0, -1.0]), atol=1e-4)
+    assert torch.allclose(spoken[:, :2].std(0), torch.tensor([1.5, 0.5]), atol=1e-4)
+    assert torch.equal(matched[:, 2:], shape[:, 2:])
+    assert torch.equal(matched[:, 0].argsort(), shape[:, 0].argsort())

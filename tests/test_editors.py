@@ -4,6 +4,7 @@ The expected rates are the sequences' own, as the files state them; the refused 
 ones OpenTimelineIO's adapters cannot read (they stay listed here until they read).
 """
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urlparse
@@ -192,6 +193,95 @@ def test_write_back_adds_the_dub_to_the_editors_own_file(name, tmp_path):
         version = ET.parse(out).getroot().get("version").replace(".", "_")
         dtd = etree.DTD(str(TIMELINES / "dtd" / f"FCPXMLv{version}.dtd"))
         assert dtd.validate(etree.parse(str(out))), dtd.error_log.filter_from_errors()
+
+
+def _aaf_tree(obj, depth=0):
+    """Every property of an AAF object and what it owns, as nested lists, in stored order."""
+    from aaf2 import properties
+
+    tree = []
+    for prop in obj.properties():
+        if isinstance(prop, properties.StrongRefProperty):
+            tree.append((prop.name, _aaf_tree(prop.value, depth + 1) if prop.value is not None else None))
+        elif isinstance(prop, (properties.StrongRefVectorProperty, properties.StrongRefSetProperty)):
+            tree.append((prop.name, [_aaf_tree(child, depth + 1) for child in prop.value]))
+        elif not isinstance(prop, properties.StreamProperty):
+            tree.append((prop.name, re.sub(r" at 0x[0-9a-f]+", "", repr(prop.value))))  # weak refs: by id
+    return tree
+
+
+def _kept(before, after) -> bool:
+    """``after`` holds ``before`` unchanged: the same properties and values, where a list of owned
+    objects may only have gained items at its end."""
+    if isinstance(before, list) and isinstance(after, list):
+        if before and isinstance(before[0], tuple):  # an object's properties
+            names = dict(after)
+            return all(name in names and _kept(value, names[name]) for name, value in before)
+        return len(after) >= len(before) and all(_kept(b, a) for b, a in zip(before, after))
+    return before == after
+
+
+AAFS = [n for n in FILES if n.endswith(".aaf")]
+
+
+@pytest.mark.parametrize("name", AAFS)
+def test_aaf_write_back_adds_the_dub_to_the_editors_own_composition(name, tmp_path):
+    """Avid AAF comes back as the editor's file plus the dub: every mob of theirs property for
+    property (lists may only gain items at their end), the renders and the stem linked as Avid
+    links media, the dub where it was put, and a second language leaves the first dub alone."""
+    import shutil
+
+    import aaf2
+
+    source = TIMELINES / name
+    original = read_timeline(source)
+    media = tmp_path / "cut.fr.media"
+    media.mkdir()
+    shutil.copyfile(samples_dir() / "clips" / "retalking_face_1.mp4", media / "shot.mp4")
+    out = write_timeline(_with_a_dub(original, tmp_path), tmp_path / name, protect=(source,), source=source)
+
+    with aaf2.open(str(source)) as before, aaf2.open(str(out)) as after:
+        written = {str(m.mob_id): m for m in after.content.mobs}
+        for mob in before.content.mobs:
+            assert str(mob.mob_id) in written, f"mob {mob.name!r} lost"
+            assert _kept(_aaf_tree(mob), _aaf_tree(written[str(mob.mob_id)])), f"mob {mob.name!r} changed"
+        linked = {m.name for m in after.content.mastermobs()} - {m.name for m in before.content.mastermobs()}
+        assert linked == {"shot [actor_1]", "dub stem (fr)"}
+
+    back = read_timeline(out)
+    # The reader names a one-layer nested scope's track after the slot, a two-layer one's
+    # after the sequence: the AAF's own objects are compared above, so names are left out.
+    assert [span[1:] for span in _spans(back)] == [span[1:] for span in _spans(original)]
+    rate = timeline_rate(original)
+    picture = next(t for t in back.tracks if t.name == f"{DUB_TRACK_PREFIX}fr")
+    render = picture.find_clips()[0]
+    assert picture.range_of_child(render) == frame_range(10, 20, rate)
+    assert render.metadata["s2l"]["actor"] == "actor_1"
+    assert Path(urlparse(render.media_reference.target_url).path) == (media / "shot.mp4").resolve()
+    stem = next(t for t in back.tracks if t.name == f"{DUB_TRACK_PREFIX}fr dub").find_clips()[0]
+    assert stem.metadata["s2l"]["role"] == "dub_stem"
+    assert stem.source_range.duration.rescaled_to(rate).to_frames() == int(4.0 * rate)
+
+    shots, skipped = collect_shots(back, tmp_path)
+    assert "shot [actor_1]" not in {s.name for s in shots} | {s.name for s in skipped}
+
+
+def test_aaf_from_another_format_is_the_dub_alone_on_its_timecode(tmp_path):
+    """With no AAF to add to, the dub is written as its own composition on the timeline's start."""
+    import shutil
+
+    source = TIMELINES / "otio_simple_cut.otio"
+    original = read_timeline(source)
+    original.global_start_time = otio.opentime.from_timecode("01:00:00:00", timeline_rate(original))
+    media = tmp_path / "cut.fr.media"
+    media.mkdir()
+    shutil.copyfile(samples_dir() / "clips" / "retalking_face_1.mp4", media / "shot.mp4")
+    out = write_timeline(_with_a_dub(original, tmp_path), tmp_path / "cut.fr.aaf", protect=(source,), source=source)
+    back = read_timeline(out)
+    assert [t.name for t in back.tracks if t.find_clips()] == [f"{DUB_TRACK_PREFIX}fr", f"{DUB_TRACK_PREFIX}fr dub"]
+    picture = back.tracks[[t.name for t in back.tracks].index(f"{DUB_TRACK_PREFIX}fr")]
+    assert picture.range_of_child(picture.find_clips()[0]) == frame_range(10, 20, timeline_rate(original))
+    assert otio.opentime.to_timecode(back.global_start_time, timeline_rate(original)) == "01:00:00:00"
 
 
 @pytest.mark.parametrize("name", [n for n in FILES if not n.endswith(".fcpxml") and n not in REFUSED

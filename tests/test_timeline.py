@@ -3,6 +3,7 @@
 import json
 from fractions import Fraction
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import opentimelineio as otio
@@ -167,6 +168,16 @@ def test_job_end_to_end_then_cached(project_ntsc, tmp_path):
     assert all(a.dataset_cached and a.model_cached for a in again.actors.values())
     second = run_dub(again)
     assert second["segments_reused"] == 4 and second["segments_rendered"] == 0
+
+    # Avid: the same renders, linked from an AAF of the dub on the edit's record timing.
+    for_avid = run_dub(plan_dub(project_ntsc.timeline, project_ntsc.stem, config, output.with_suffix(".aaf"), work,
+                                project_ntsc.subtitles))
+    assert for_avid["segments_rendered"] == 0 and not for_avid["failures"]
+    linked = read_timeline(output.with_suffix(".aaf"))
+    track = next(t for t in linked.tracks if t.name == f"{DUB_TRACK_PREFIX}fr")
+    assert [(track.range_of_child(c).start_time.to_frames(), track.range_of_child(c).duration.to_frames())
+            for c in track.find_clips()] == placed
+    assert all(Path(urlparse(c.media_reference.target_url).path).is_file() for c in track.find_clips())
 
 
 def test_missing_and_unsupported_clips_are_listed_not_fatal(project25, tmp_path):

@@ -87,6 +87,18 @@ def require_ffmpeg() -> None:
             raise MediaError(f"{tool} not found on PATH; install ffmpeg (e.g. apt-get install ffmpeg)")
 
 
+def probe_streams(path: Path) -> dict:
+    """ffprobe's description of every stream and the container (``-show_format -show_streams``)."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: file not found")
+    require_ffmpeg()
+    try:
+        return ffmpeg.probe(str(path))
+    except ffmpeg.Error as e:
+        raise MediaDecodeError(f"{path}: unreadable media ({ffmpeg_complaint(e.stderr)})") from e
+
+
 def probe_video(path: Path) -> VideoInfo:
     path = Path(path)
     if not path.exists():

@@ -50,6 +50,11 @@ class DetailConfig:
     it trades 1 dB of the tight box for the truth's sharpness."""
     candidates: int = 16
     """'path' mode: the nearest mouths each frame's path may pass through."""
+    range_components: int = 0
+    """'mouth' and 'path' modes: the leading shape components (opening first) whose spread over
+    the speaking frames of what is rendered is set to the actor's own over their speaking
+    frames, in place of ``stretch``. The generator's order of open and closed frames is kept;
+    its range, which a pixel loss shrinks (more so in another voice), becomes the actor's."""
 
 
 def _distances(query: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
@@ -97,11 +102,14 @@ class DetailBank:
     stretch: torch.Tensor | None = None
     """'mouth' mode: (K,) how much wider each component ranges in the real mouths than in the
     generated ones of the same frames (the generator's average mouth moves too little)."""
+    speaking_mean: torch.Tensor | None = None
+    speaking_std: torch.Tensor | None = None
+    """``range_components``: the real mouths' shape components over their speaking frames."""
 
     @classmethod
     def build(cls, lips: torch.Tensor, mask: torch.Tensor, config: DetailConfig = DetailConfig(),
               generated: torch.Tensor | None = None, chunk: int = 256,
-              frame_ids: torch.Tensor | None = None) -> DetailBank:
+              frame_ids: torch.Tensor | None = None, speaking: torch.Tensor | None = None) -> DetailBank:
         """``lips``: (N, 3, h, w) true canonical mouths in [0, 1]; ``mask``: (1, 1, h, w) the lip mask.
 
         ``generated``: the model's mouths for the same frames, which 'mouth' mode calibrates its
@@ -126,18 +134,24 @@ class DetailBank:
             else:
                 bank.stretch = torch.ones(config.components)
             bank.features = real
+            if config.range_components and speaking is not None and int(speaking.sum()) > 1:
+                spoken = real[speaking.bool(), :config.range_components]
+                bank.speaking_mean, bank.speaking_std = spoken.mean(0), spoken.std(0)
         return bank
 
-    def transfer(self, generated: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``generated`` mouths (B, 3, h, w) with the detail of their nearest real mouths."""
+    def transfer(self, generated: torch.Tensor, mask: torch.Tensor, speaking: torch.Tensor | None = None) -> torch.Tensor:
+        """``generated`` mouths (B, 3, h, w) with the detail of their nearest real mouths.
+
+        ``speaking``: (B,) which frames speak, for ``range_components``.
+        """
         config = self.config
         if config.strength <= 0 or len(self.features) == 0:
             return generated
         query = match_features(generated, mask, config.sigma_px, config.match_px)
         if self.mouths is not None and config.mode == "path":
-            return self._path_mouths(generated, query)
+            return self._path_mouths(generated, query, speaking)
         if self.mouths is not None:
-            return self._whole_mouths(generated, query)
+            return self._whole_mouths(generated, query, speaking)
         index, weights = self._nearest(query)
         borrowed = (self.detail[index].to(generated) * weights[:, :, None, None, None]).sum(1)
         return (gaussian_blur(generated, config.sigma_px) + config.strength * borrowed).clamp(0, 1)
@@ -150,9 +164,13 @@ class DetailBank:
         scale = nearest[:, :1].clamp(min=1e-6) * self.config.temperature
         return index, torch.softmax(-(nearest - nearest[:, :1]) / scale, dim=1)
 
-    def _shape(self, query: torch.Tensor) -> torch.Tensor:
+    def _shape(self, query: torch.Tensor, speaking: torch.Tensor | None = None) -> torch.Tensor:
         """The generated mouth in the real mouths' principal components, stretched to their range."""
-        return ((query - self.mean.to(query)) @ self.basis.to(query)) * self.stretch.to(query)
+        shape = (query - self.mean.to(query)) @ self.basis.to(query)
+        count = self.config.range_components
+        if count and self.speaking_mean is not None and speaking is not None and int(speaking.sum()) > 1:
+            return match_range(shape, speaking.bool(), self.speaking_mean.to(shape), self.speaking_std.to(shape))
+        return shape * self.stretch.to(query)
 
     def _relit(self, generated: torch.Tensor, mouths: torch.Tensor) -> torch.Tensor:
         """Real ``mouths`` in place of the generated ones. They were lit as the footage was; the
@@ -161,17 +179,32 @@ class DetailBank:
         blended = (mouths + gaussian_blur(generated, sigma) - gaussian_blur(mouths, sigma)).clamp(0, 1)
         return generated + self.config.strength * (blended - generated)
 
-    def _path_mouths(self, generated: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    def _path_mouths(self, generated: torch.Tensor, query: torch.Tensor,
+                     speaking: torch.Tensor | None = None) -> torch.Tensor:
         config = self.config
-        shape = self._shape(query)
+        shape = self._shape(query, speaking)
         frame_ids = self.frame_ids if self.frame_ids is not None else torch.arange(len(self.features))
         path = choose_path(shape, self.features.to(shape), frame_ids, config.candidates, config.switch_cost)
         return self._relit(generated, self.mouths[path].to(generated))
 
-    def _whole_mouths(self, generated: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        index, weights = self._nearest(self._shape(query))
+    def _whole_mouths(self, generated: torch.Tensor, query: torch.Tensor,
+                      speaking: torch.Tensor | None = None) -> torch.Tensor:
+        index, weights = self._nearest(self._shape(query, speaking))
         chosen = self.mouths[index].to(generated)
         return self._relit(generated, (chosen * weights[:, :, None, None, None]).sum(1))
+
+
+def match_range(shape: torch.Tensor, speaking: torch.Tensor, target_mean: torch.Tensor,
+                target_std: torch.Tensor) -> torch.Tensor:
+    """``shape`` (T, K) with its leading ``len(target_mean)`` components moved and scaled so that
+    over the ``speaking`` rows they have the target mean and spread; order and timing are kept,
+    silent rows follow the same map, later components are left as they are."""
+    count = len(target_mean)
+    spoken = shape[speaking, :count]
+    scale = target_std / spoken.std(0).clamp(min=1e-6)
+    matched = shape.clone()
+    matched[:, :count] = (shape[:, :count] - spoken.mean(0)) * scale + target_mean
+    return matched
 
 
 def choose_path(query: torch.Tensor, bank: torch.Tensor, frame_ids: torch.Tensor, candidates: int,
@@ -240,5 +273,7 @@ def build_bank(model, data, frames: torch.Tensor, config: DetailConfig = DetailC
         if config.mode in ("mouth", "path"):
             generated.append(model.generate(data, batch, continuous=False)[covered])
     lips = torch.cat(lips) if lips else torch.zeros(0, 3, *mask.shape[-2:])
+    frame_ids = torch.cat(kept) if kept else None
+    speaking = data.speech[frame_ids] if frame_ids is not None and getattr(data, "speech", None) is not None else None
     return DetailBank.build(lips, mask, config, torch.cat(generated) if generated else None,
-                            frame_ids=torch.cat(kept) if kept else None)
+                            frame_ids=frame_ids, speaking=speaking)

@@ -166,7 +166,7 @@ class Speech2Lip(nn.Module):
             return self.compose_direct(data, batch, lips)
         lips = self.generate(data, batch, continuous=False)
         if detail is not None:
-            lips = detail.transfer(lips, data.lip_mask[None, None].to(lips))
+            lips = detail.transfer(lips, data.lip_mask[None, None].to(lips), batch.get("speaking"))
         return self.compose(data, batch, lips, hole_mask=hole_mask)
 
     def losses(self, data: TrainingData, batch: dict, expert: SyncExpert | None = None) -> dict[str, torch.Tensor]:

@@ -8,6 +8,9 @@ import opentimelineio as otio
 
 from ..artifacts import atomic_path
 from ..errors import BackendUnavailableError, TimelineError
+from .aaf_insert import insert_dub as insert_aaf_dub
+from .aaf_insert import restore_s2l_metadata as restore_aaf_s2l_metadata
+from .aaf_insert import write_dub_aaf
 from .fcp7 import insert_dub as insert_fcp7_dub
 from .fcp7 import restore_s2l_metadata, target_sequence
 from .fcpxml import fcpxml_project_names, read_fcpxml, write_fcpxml
@@ -34,7 +37,7 @@ def adapter_for(path: Path) -> str:
     return name
 
 
-INSERTERS = {"fcp_xml": insert_fcp7_dub, "s2l_fcpxml": insert_fcpxml_dub}
+INSERTERS = {"fcp_xml": insert_fcp7_dub, "s2l_fcpxml": insert_fcpxml_dub, "AAF": insert_aaf_dub}
 """Formats whose write-back adds the dub to the editor's own document (same format in and out)."""
 
 
@@ -51,6 +54,8 @@ def read_timeline(path: Path, rate: float | None = None, sequence: str | None = 
     if adapter == "fcp_xml":
         apply_fcp7_enabled(timeline, path, sequence)
         restore_s2l_metadata(timeline)
+    if adapter == "AAF":
+        restore_aaf_s2l_metadata(timeline)
     return timeline
 
 
@@ -159,6 +164,11 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Pa
         timeline = dub_layer(timeline)
         options = {"style": "nucoda"}  # writes FROM FILE lines, which conform tools relink by
     with atomic_path(path) as tmp:
+        if adapter == "AAF":
+            from .shots import timeline_rate
+
+            write_dub_aaf(timeline, added_tracks(timeline), tmp, timeline_rate(timeline), path.parent)
+            return path
         if adapter == "s2l_fcpxml":
             write_fcpxml(timeline, tmp, _picture_size(timeline, path.parent))
             return path
