@@ -101,11 +101,8 @@ def probe_streams(path: Path) -> dict:
 
 def probe_video(path: Path) -> VideoInfo:
     path = Path(path)
-    if not path.exists():
-        raise MediaError(f"{path}: file not found")
-    require_ffmpeg()
+    meta = probe_streams(path)
     try:
-        meta = ffmpeg.probe(str(path))
         packets = ffmpeg.probe(str(path), select_streams="v:0", show_entries="packet=pts,dts")
     except ffmpeg.Error as e:
         raise MediaDecodeError(f"{path}: unreadable media ({ffmpeg_complaint(e.stderr)})") from e

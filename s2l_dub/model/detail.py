@@ -274,6 +274,6 @@ def build_bank(model, data, frames: torch.Tensor, config: DetailConfig = DetailC
             generated.append(model.generate(data, batch, continuous=False)[covered])
     lips = torch.cat(lips) if lips else torch.zeros(0, 3, *mask.shape[-2:])
     frame_ids = torch.cat(kept) if kept else None
-    speaking = data.speech[frame_ids] if frame_ids is not None and getattr(data, "speech", None) is not None else None
+    speaking = data.speech[frame_ids] if frame_ids is not None else None
     return DetailBank.build(lips, mask, config, torch.cat(generated) if generated else None,
                             frame_ids=frame_ids, speaking=speaking)

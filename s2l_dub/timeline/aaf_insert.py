@@ -21,6 +21,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from ..errors import TimelineError
+from .fcpxml import exact_rate
 
 LINKABLE = (".mov", ".mp4", ".m4v", ".wav")
 """Media pyaaf2 links as Media Composer's AMA does, from ffprobe's description."""
@@ -72,7 +73,7 @@ def write_dub_aaf(timeline: otio.schema.Timeline, added: list[otio.schema.Track]
             composition.name = timeline.name or "dub"
             composition.usage = "Usage_TopLevel"
             aaf_file.content.mobs.append(composition)
-            edit_rate = _edit_rate(rate)
+            edit_rate = exact_rate(rate)
             start = timeline.global_start_time
             length = max([_frames(t.duration(), edit_rate) for t in added] + [1])
             timecode = aaf_file.create.Timecode(round(float(edit_rate)), drop=False, length=length)
@@ -87,14 +88,6 @@ def write_dub_aaf(timeline: otio.schema.Timeline, added: list[otio.schema.Track]
         raise TimelineError(f"{out}: cannot write the dub as AAF: {e}") from e
 
 
-def _edit_rate(rate: float) -> Fraction:
-    """The AAF rational for a timeline rate: NTSC rates exactly, others as the nearest small fraction."""
-    for nominal in (24, 30, 48, 60, 120):
-        if abs(rate - nominal * 1000 / 1001) < 1e-3:
-            return Fraction(nominal * 1000, 1001)
-    return Fraction(rate).limit_denominator(1001)
-
-
 def _frames(time: otio.opentime.RationalTime, edit_rate: Fraction) -> int:
     return round(time.value * float(edit_rate) / time.rate)
 
@@ -102,7 +95,7 @@ def _frames(time: otio.opentime.RationalTime, edit_rate: Fraction) -> int:
 def _add_tracks(aaf_file, composition, added: list[otio.schema.Track], rate: float, base: Path) -> None:
     slots = list(composition.slots)
     picture = next((s for s in slots if s.media_kind == "Picture"), None)
-    edit_rate = picture.edit_rate if picture is not None else _edit_rate(rate)
+    edit_rate = picture.edit_rate if picture is not None else exact_rate(rate)
     links: dict[Path, object] = {}
     next_slot_id = max([s.slot_id for s in slots] + [0]) + 1
     for track in added:
@@ -117,7 +110,7 @@ def _add_tracks(aaf_file, composition, added: list[otio.schema.Track], rate: flo
             at = _frames(spans[item].start_time, edit_rate)
             if at > cursor:
                 sequence.components.append(_filler(aaf_file, kind, at - cursor))
-            master = _linked_master(aaf_file, item, base, links)
+            master = _linked_master(aaf_file, item, base, links, kind)
             slot = next((s for s in master.slots if s.media_kind == ("Picture" if is_picture else "Sound")), None)
             if slot is None:
                 raise TimelineError(f"{item.media_reference.target_url}: has no "
@@ -153,7 +146,7 @@ def _filler(aaf_file, kind: str, length: int):
     return filler
 
 
-def _linked_master(aaf_file, clip: otio.schema.Clip, base: Path, links: dict):
+def _linked_master(aaf_file, clip: otio.schema.Clip, base: Path, links: dict, kind: str):
     """The master mob linking the clip's file: one per file, made on first use."""
     from ..media.probe import probe_streams
     from .shots import local_path
@@ -170,7 +163,7 @@ def _linked_master(aaf_file, clip: otio.schema.Clip, base: Path, links: dict):
     linked = aaf2.ama.create_media_link(aaf_file, str(path), probe_streams(path)) if path.is_file() and \
         path.suffix.lower() in LINKABLE else None
     if linked is None:
-        master, tape = _located_master(aaf_file, clip, path), None
+        master, tape = _located_master(aaf_file, clip, path, kind), None
     else:
         master, _, tape = linked
     master.name = clip.name or path.stem
@@ -189,13 +182,12 @@ def _linked_master(aaf_file, clip: otio.schema.Clip, base: Path, links: dict):
     return master
 
 
-def _located_master(aaf_file, clip: otio.schema.Clip, path: Path):
+def _located_master(aaf_file, clip: otio.schema.Clip, path: Path, kind: str):
     """A master mob over a file mob that only locates ``path``: for media ffprobe-based linking
     does not describe (not .mov, .mp4 or .wav), or not written yet (the trial write before any
     work). Avid relinks it by the locator, as it does the adapter's own."""
-    kind = "picture" if path.suffix.lower() in (".mov", ".mp4", ".mxf") else "sound"
     available = clip.media_reference.available_range or clip.source_range
-    edit_rate = _edit_rate(available.duration.rate)
+    edit_rate = exact_rate(available.duration.rate)
     length = _frames(available.start_time + available.duration, edit_rate)
     source = aaf_file.create.SourceMob()
     source.name = path.name
