@@ -7,6 +7,7 @@ temporary file shows that they are writing.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -76,3 +77,48 @@ def test_render_killed_mid_write_then_rerun(samples, may_dataset, may_model, tmp
     assert leftovers(out) == [] and leftovers(work) == []
     rendered, source = probe_video(out / "may.fr.mp4"), probe_video(video)
     assert rendered.frame_count == source.frame_count
+
+
+def killed_once_present(command: list[str], marker: Path, log: Path, timeout_s: float = 600) -> str:
+    """Run ``command``; SIGKILL it as soon as ``marker`` exists (a checkpoint it has just written).
+
+    Returns what it printed before the kill.
+    """
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline and process.poll() is None:
+                if marker.exists():
+                    process.send_signal(signal.SIGKILL)
+                    process.wait(30)
+                    return log.read_text(errors="replace")
+                time.sleep(0.05)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(30)
+    pytest.fail(f"{command[3]} ended or timed out before {marker.name} appeared: {log.read_text()[-1000:]}")
+
+
+def test_train_killed_in_each_stage_resumes_where_it_stopped(may_dataset, tmp_path):
+    from s2l_dub.train.trainer import EXPERT_CHECKPOINTS, EXPERT_FILE, MODEL_META, model_dir
+
+    work = tmp_path / "work"
+    shutil.copytree(may_dataset.root, work / "actors" / "may" / "dataset")
+    folder = model_dir(work, "may")
+    # The fast budget checkpoints every 100 steps, in the sync expert's stage and the generator's.
+    command = cli("train", "--actor", "may", "--budget", "fast", "--steps", "110", "--out", str(work))
+
+    killed_once_present(command, folder / EXPERT_CHECKPOINTS / "ckpt-0000100" / "state.json", tmp_path / "1.log")
+    assert not (folder / EXPERT_FILE).exists(), "the sync expert finished before the kill"
+    second = killed_once_present(command, folder / "checkpoints" / "ckpt-0000100" / "state.json", tmp_path / "2.log")
+    assert "sync expert: resuming from step 100" in second
+    assert not (folder / MODEL_META).exists(), "training finished before the kill"
+    third = subprocess.run(command, capture_output=True, text=True)
+    assert third.returncode == 0, third.stderr[-2000:]
+    assert "resuming from step 100" in third.stdout + third.stderr
+
+    meta = json.loads((folder / MODEL_META).read_text())
+    assert meta["steps"] == 110
+    assert leftovers(work) == [] and not list(folder.rglob(".ckpt-*"))
