@@ -65,3 +65,14 @@ def test_the_speaking_range_becomes_the_actors_own_in_the_same_order():
     assert torch.allclose(spoken[:, :2].std(0), torch.tensor([1.5, 0.5]), atol=1e-4)
     assert torch.equal(matched[:, 2:], shape[:, 2:])
     assert torch.equal(matched[:, 0].argsort(), shape[:, 0].argsort())
+
+
+def test_the_speaking_range_is_stretched_no_further_than_the_cap():
+    """A nearly still generated shape is scaled by at most ``max_scale``: its noise must not become
+    the actor's whole range; the mean is still the actor's."""
+    generator = torch.Generator().manual_seed(1)
+    shape = torch.randn(100, 2, generator=generator) * 0.01
+    speaking = torch.ones(100, dtype=torch.bool)
+    matched = match_range(shape, speaking, torch.tensor([1.0]), torch.tensor([1.0]), max_scale=3.0)
+    assert torch.allclose(matched[:, 0].std(), shape[:, 0].std() * 3.0, rtol=1e-4)
+    assert torch.allclose(matched[:, 0].mean(), torch.tensor(1.0), atol=1e-4)

@@ -14,6 +14,7 @@ Pure tensor functions: the bank is built once per actor, the transfer runs per b
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
@@ -169,7 +170,8 @@ class DetailBank:
         shape = (query - self.mean.to(query)) @ self.basis.to(query)
         count = self.config.range_components
         if count and self.speaking_mean is not None and speaking is not None and int(speaking.sum()) > 1:
-            return match_range(shape, speaking.bool(), self.speaking_mean.to(shape), self.speaking_std.to(shape))
+            return match_range(shape, speaking.bool(), self.speaking_mean.to(shape), self.speaking_std.to(shape),
+                               self.config.max_stretch)
         return shape * self.stretch.to(query)
 
     def _relit(self, generated: torch.Tensor, mouths: torch.Tensor) -> torch.Tensor:
@@ -195,13 +197,16 @@ class DetailBank:
 
 
 def match_range(shape: torch.Tensor, speaking: torch.Tensor, target_mean: torch.Tensor,
-                target_std: torch.Tensor) -> torch.Tensor:
+                target_std: torch.Tensor, max_scale: float = math.inf) -> torch.Tensor:
     """``shape`` (T, K) with its leading ``len(target_mean)`` components moved and scaled so that
     over the ``speaking`` rows they have the target mean and spread; order and timing are kept,
-    silent rows follow the same map, later components are left as they are."""
+    silent rows follow the same map, later components are left as they are.
+
+    ``max_scale`` caps the scaling: a short track whose generated shape hardly moves would
+    otherwise have its noise blown up into the actor's whole range."""
     count = len(target_mean)
     spoken = shape[speaking, :count]
-    scale = target_std / spoken.std(0).clamp(min=1e-6)
+    scale = (target_std / spoken.std(0).clamp(min=1e-6)).clamp(max=max_scale)
     matched = shape.clone()
     matched[:, :count] = (shape[:, :count] - spoken.mean(0)) * scale + target_mean
     return matched
