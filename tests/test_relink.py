@@ -67,6 +67,18 @@ def test_relink_by_clip_name_and_never_between_two_candidates(rushes, tmp_path):
     assert not shots and "2 files in --media match" in skipped[0].reason and "not guessed" in skipped[0].reason
 
 
+def test_a_link_is_found_by_its_own_name(rushes, tmp_path):
+    """A conform folder of links named as the edit names its media, all to one transcode: each
+    clip is relinked to its own link, not to the target's name or to nothing."""
+    links = tmp_path / "conform"
+    links.mkdir()
+    (links / "B002C007.mov").symlink_to(rushes / "A001C003.mov")
+    timeline = read_timeline(_edl(tmp_path, "/elsewhere/renamed.mov", name="B002C007", reel="B002C007"), 25)
+    shots, skipped = collect_shots(timeline, tmp_path, MediaIndex.scan([links]))
+    assert not skipped and shots[0].media == (rushes / "A001C003.mov").resolve()
+    assert shots[0].relinked == f"relinked by clip name to {links.resolve() / 'B002C007.mov'}"
+
+
 def test_media_option_in_the_main_job(rushes, tmp_path, capsys):
     edl = _edl(tmp_path, r"S:\rushes\day1\A001C003.mov")
     stem = samples_dir() / "dub_audio" / "french1.wav"

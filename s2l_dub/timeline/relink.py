@@ -35,10 +35,12 @@ class MediaIndex:
             folder = Path(folder)
             if not folder.is_dir():
                 raise TimelineError(f"--media {folder}: not a folder")
-            for root, dirs, files in os.walk(folder):
+            # A link is known by its own name, not its target's: conform folders are often links
+            # named as the edit names its media, all pointing at one transcode.
+            for root, dirs, files in os.walk(folder.resolve()):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
-                    path = Path(root, name).resolve()
+                    path = Path(root, name)
                     if name.startswith(".") or path.suffix.lower() not in MEDIA_SUFFIXES:
                         continue
                     by_name.setdefault(name.lower(), []).append(path)
