@@ -354,3 +354,101 @@ def test_a_real_premiere_export_dubbed_end_to_end(samples, tmp_path):
         media = Path(urlparse(clip.media_reference.target_url).path)
         assert media.is_file() and clip.metadata["s2l"]["actor"] in plan.actors
     assert abs(rate - 25) < 1e-9
+
+
+def _conform(folder: Path, sample: str, seconds: float, rate: float, timecode: str, names: list[str]) -> None:
+    """A transcode of a sample actor at the edit's rate and start timecode, linked under each
+    name the edit gives its media, as a conform folder for ``--media``."""
+    import subprocess
+
+    folder.mkdir(exist_ok=True)
+    first = folder / names[0]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(samples_dir() / "actors" / sample), "-t", str(seconds),
+                    "-vf", f"fps={rate}", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-c:a", "aac",
+                    "-timecode", timecode, str(first)], check=True)
+    for name in names[1:]:
+        (folder / name).symlink_to(first.name)
+
+
+# One real export per format the main job reads, with its media as the edit names it.
+REAL_DUBS = {
+    "otio_nested_example.otio": ("anchor_de_20s.mp4", 16, 24, "00:00:00:00",
+                                 ["Normal Clip 1.mov", "Normal Clip 2.mov", "Normal Clip 3.mov"]),
+    "off_fcpx_project.fcpxml": ("anchor_en_71s.mp4", 24, 30, "00:00:00:00",
+                                ["IMG_0715.MOV", "IMG_0233.MOV", "IMG_0687.MOV", "IMG_0268.MOV"]),
+    "edl_25fps.edl": ("anchor_de_20s.mp4", 20, 25, "01:00:00:00",
+                      ["sq001_s001.mov", "sq001_s002.mov", "sq001_s003.mov", "sq001_s004.mov"]),
+    "aaf_transitions.aaf": ("anchor_de_20s.mp4", 9, 24, "01:00:00:00",
+                            ["tech.fux (loop)-HD.mp4", "t-hawk (loop)-HD.mp4", "brokchrd (loop)-HD.mp4"]),
+}
+
+
+@pytest.mark.parametrize("name", list(REAL_DUBS))
+def test_a_real_export_dubbed_end_to_end_in_its_own_format(name, samples, tmp_path):
+    """The main job on a real export of each format, its media relinked with --media to a sample
+    actor, with tiny models: the file written in the input's format, read back, is the editor's
+    edit unchanged plus the dub on the planned frames (EDL: the dub layer beside the cut)."""
+    import hashlib
+    import subprocess
+
+    from s2l_dub.timeline.job import DubConfig, plan_dub, run_dub
+
+    from .conftest import tiny_train_config
+
+    source = TIMELINES / name
+    before = hashlib.sha256(source.read_bytes()).hexdigest()
+    conform = tmp_path / "conform"
+    _conform(conform, *REAL_DUBS[name])
+    if name == "aaf_transitions.aaf":  # the one clip of this edit on media that starts at 00:00:00:00
+        _conform(conform, "anchor_de_20s.mp4", 9, 24, "00:00:00:00", ["KOLL-HD.mp4"])
+    stem = samples / "dub_audio" / "english_60s.wav"
+    if name.endswith(".fcpxml"):  # this project runs 150 s: the stem is laid over it with silence after
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(stem), "-af", "apad=whole_dur=150",
+                        str(tmp_path / "stem.wav")], check=True)
+        stem = tmp_path / "stem.wav"
+    rate = 25 if name.endswith(".edl") else None
+    config = DubConfig(lang="fr", train=tiny_train_config(), codec="h264", media_dirs=(str(conform),))
+    output = tmp_path / "out" / f"{source.stem}.fr{source.suffix}"
+    plan = plan_dub(source, stem, config, output, tmp_path / "work", edl_rate=rate)
+    assert plan.segments and all(s.relinked.startswith("relinked by ") for s in plan.shots)
+    summary = run_dub(plan)
+    assert not summary["failures"] and summary["segments_rendered"] == len(plan.segments)
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == before
+
+    back = read_timeline(output, rate)
+    if name.endswith(".edl"):  # the reader drops the record time before the first event: read it from the text
+        events = [line.split() for line in output.read_text().splitlines() if re.match(r"\d{3} ", line)]
+        record = [otio.opentime.from_timecode(e[-2], 25).to_frames() for e in events]
+        placed = [(start, otio.opentime.from_timecode(e[-1], 25).to_frames() - start)
+                  for start, e in zip(record, events)]
+        picture = back.tracks[0]
+    else:
+        picture = next(t for t in back.tracks if t.name == f"{DUB_TRACK_PREFIX}fr")
+        placed = [(picture.range_of_child(c).start_time.to_frames(), picture.range_of_child(c).duration.to_frames())
+                  for c in picture.find_clips()]
+    assert placed == [(seg.start, seg.frames) for seg, _ in plan.segments]
+    for clip in picture.find_clips():
+        url = clip.media_reference.target_url
+        media = Path(urlparse(url).path) if "://" in url else output.parent / url
+        assert media.is_file(), url
+    if name.endswith(".edl"):
+        assert len(back.tracks) == 1  # the dub layer alone: the editor's EDL is left as it was
+        return
+    assert all(c.metadata["s2l"]["actor"] in plan.actors for c in picture.find_clips())
+    original = read_timeline(source)
+    if name.endswith(".aaf"):
+        import aaf2
+
+        assert [span[1:] for span in _spans(back)] == [span[1:] for span in _spans(original)]
+        with aaf2.open(str(source)) as editor, aaf2.open(str(output)) as dubbed:
+            written = {str(m.mob_id): m for m in dubbed.content.mobs}
+            assert all(_kept(_aaf_tree(m), _aaf_tree(written[str(m.mob_id)])) for m in editor.content.mobs)
+        return
+    assert _spans(back) == _spans(original)
+    if name.endswith(".fcpxml"):
+        data, root = parse_positions(output)
+        assert ET.canonicalize(_without(data, _added_nodes(root)).decode(), strip_text=True) == \
+            ET.canonicalize(from_file=str(source), strip_text=True)
+        version = ET.parse(output).getroot().get("version").replace(".", "_")
+        dtd = etree.DTD(str(TIMELINES / "dtd" / f"FCPXMLv{version}.dtd"))
+        assert dtd.validate(etree.parse(str(output))), dtd.error_log.filter_from_errors()
