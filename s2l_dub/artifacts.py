@@ -182,6 +182,38 @@ class NpyStreamWriter:
             raise S2LError(f"{self.path}: wrote {self._rows} of {self.shape[0]} rows")
 
 
+@contextlib.contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``target``; put it in ``target``'s place on success.
+
+    A folder cannot be renamed onto a full one: an old ``target`` is moved aside first and removed
+    after (or put back if the swap fails), so the name never holds a mix of old and new files.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.p{os.getpid()}.", suffix=TEMP_MARK, dir=target.parent))
+    aside = None
+    try:
+        # mkdtemp's 0700 would hide the folder from the editing application and other users.
+        file_mode = user_file_mode()
+        os.chmod(staging, file_mode | (file_mode & 0o444) >> 2)
+        yield staging
+        if target.exists() or target.is_symlink():
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.p{os.getpid()}.old.", suffix=TEMP_MARK,
+                                          dir=target.parent))
+            os.replace(target, aside / "old")
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if aside is not None:
+                os.replace(aside / "old", target)
+            raise
+    finally:
+        for leftover in (staging, aside):
+            if leftover is not None and leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
 def file_digest(path: Path) -> str:
     """Content hash of a file (blake2b, hex)."""
     h = hashlib.blake2b(digest_size=16)

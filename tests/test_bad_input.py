@@ -394,6 +394,31 @@ def test_outputs_honour_the_umask_and_leftovers_are_swept(tmp_path):
     assert not leftover.exists() and mine.exists()
 
 
+def test_a_folder_output_is_swapped_whole_or_not_at_all(tmp_path):
+    from s2l_dub.artifacts import atomic_folder
+
+    target = tmp_path / "show.fcpxmld"
+    target.mkdir()
+    (target / "Info.fcpxml").write_text("old")
+    (target / "old-only.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as staging:
+            (staging / "Info.fcpxml").write_text("half")
+            raise RuntimeError("killed while writing")
+    assert sorted(p.name for p in target.iterdir()) == ["Info.fcpxml", "old-only.txt"]
+    assert (target / "Info.fcpxml").read_text() == "old"
+    old = os.umask(0o002)
+    try:
+        with atomic_folder(target) as staging:
+            (staging / "Info.fcpxml").write_text("new")
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in target.iterdir()) == ["Info.fcpxml"]
+    assert (target / "Info.fcpxml").read_text() == "new"
+    assert target.stat().st_mode & 0o777 == 0o775
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show.fcpxmld"]
+
+
 def test_a_kill_during_the_sync_expert_resumes_from_its_checkpoint(may_dataset, tmp_path, monkeypatch):
     from s2l_dub.progress import NullProgress
     from s2l_dub.train import trainer

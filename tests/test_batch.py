@@ -171,3 +171,29 @@ def test_shipped_recipes_are_valid(tmp_path):
     # The template names files a show would have: it parses, and only its files are missing.
     report = run_batch(recipes / "template.toml", dry_run=True)
     assert "timeline file not found" in report["failed"]["ep01:fr"]
+
+
+def test_a_recipe_actors_file_with_footage_trains_on_it(samples, tmp_path):
+    """The recipe's actors file takes ``[footage]`` as the main job's does: it is in the actor's train task."""
+    import subprocess
+
+    from s2l_dub.batch.graph import TRAIN, build_graph
+    from s2l_dub.batch.run import job_specs
+
+    build_sample_project(samples, tmp_path / "edit")
+    (tmp_path / "rushes").mkdir()
+    take = tmp_path / "rushes" / "may_take2.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(samples / "actors" / "may_en_5s.mp4"), "-c", "copy",
+                    str(take)], check=True)
+    (tmp_path / "actors.toml").write_text('[clips]\nmay_1 = "may"\nmay_2 = "may"\nde_1 = "-"\nde_2 = "-"\n'
+                                          'de_3 = "-"\n[footage]\nmay = "rushes/*.mp4"\n')
+    text = recipe_text(languages=("fr",)).replace('timeline = "edit/project.otio"',
+                                                  'timeline = "edit/project.otio"\nactors = "actors.toml"')
+    (tmp_path / "show.toml").write_text(text)
+    specs, missing = job_specs(load_recipe(tmp_path / "show.toml"), dry_run=True)
+    assert not missing
+    tasks, failed, _ = build_graph(specs, dry_run=True)
+    assert not failed
+    [train] = [t for t in tasks if t.kind == TRAIN]
+    assert train.payload["actor"] == "may"
+    assert [str(take.resolve()), None] in [list(c) for c in train.payload["clips"]]

@@ -95,14 +95,23 @@ def test_edl_write_back_is_the_dub_layer_beside_the_cut(tmp_path):
     dub.append(otio.schema.Gap(source_range=frame_range(0, 10, 25)))
     dub.append(otio.schema.Clip(
         name="dubbed", source_range=frame_range(0, 20, 25),
-        media_reference=otio.schema.ExternalReference(target_url="edl_25fps.fr.media/shot_a.mov",
+        media_reference=otio.schema.ExternalReference(target_url="edl_25fps.fr.media/sq001_s001.mov",
                                                       available_range=frame_range(0, 20, 25))))
+    dub.append(otio.schema.Clip(
+        name="dubbed too", source_range=frame_range(0, 5, 25),
+        media_reference=otio.schema.ExternalReference(target_url="edl_25fps.fr.media/sq001_s002.mov",
+                                                      available_range=frame_range(0, 5, 25))))
     timeline.tracks.append(dub)
     written = write_timeline(timeline, tmp_path / "edl_25fps.fr.edl")
     text = written.read_text()
-    assert text.count("\n001 ") == 1 and "\n002 " not in text
-    assert "FROM FILE: edl_25fps.fr.media/shot_a.mov" in text
-    assert "00:00:00:10 00:00:01:05" in text  # record in and out: frames 10 to 30
+    events = [line.split() for line in text.splitlines() if line[:3].isdigit()]
+    assert [e[0] for e in events] == ["001", "002"]
+    assert "FROM FILE: edl_25fps.fr.media/sq001_s001.mov" in text
+    assert "FROM FILE: edl_25fps.fr.media/sq001_s002.mov" in text
+    assert events[0][-2:] == ["00:00:00:10", "00:00:01:05"]  # record in and out: frames 10 to 30
+    # Renders of one shot share their first 8 letters; a conform by reel needs one reel each.
+    reels = [e[1] for e in events]
+    assert len(set(reels)) == 2 and all(len(r) <= 8 and r.isalnum() for r in reels)
 
 
 SPLICED = [n for n in FILES if n.endswith((".xml", ".fcpxml")) and n not in REFUSED]
@@ -310,6 +319,74 @@ def test_a_named_project_is_read_and_dubbed_in_a_library(tmp_path):
     first = read_timeline(out)
     assert not [t for t in first.tracks if t.name.startswith(DUB_TRACK_PREFIX)]
     assert _spans(first) == _spans(read_timeline(source))
+
+
+def _bundle(folder: Path, name: str) -> Path:
+    """A Final Cut bundle as 10.6 and later export it: the document as Info.fcpxml, a file beside it."""
+    bundle = folder / f"{Path(name).stem}.fcpxmld"
+    (bundle / "Thumbnails").mkdir(parents=True)
+    (bundle / "Info.fcpxml").write_bytes((TIMELINES / name).read_bytes())
+    (bundle / "Thumbnails" / "poster.png").write_bytes(b"\x89PNG editor's own file")
+    return bundle
+
+
+def test_a_final_cut_bundle_is_read_and_written_back_as_a_bundle(tmp_path):
+    """A .fcpxmld reads as its Info.fcpxml; the dubbed bundle is the editor's, every file kept, with
+    the dub added to its document; written again, it is replaced whole, and it honours the umask."""
+    import os
+    import stat
+
+    source = _bundle(tmp_path / "in", "off_fcpx_event.fcpxml")
+    assert sequence_names(source) == ["OpenTimeline_Project", "OpenTimeline_Project 1"]
+    original = read_timeline(source)
+    assert _spans(original) == _spans(read_timeline(TIMELINES / "off_fcpx_event.fcpxml"))
+
+    out = tmp_path / "out" / "off_fcpx_event.fr.fcpxmld"
+    previous = os.umask(0o022)
+    try:
+        for _ in range(2):  # the second write replaces the first bundle
+            write_timeline(_with_a_dub(original, tmp_path), out, protect=(source,), source=source)
+    finally:
+        os.umask(previous)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == \
+        ["Info.fcpxml", "Thumbnails", "Thumbnails/poster.png"]
+    assert (out / "Thumbnails" / "poster.png").read_bytes() == (source / "Thumbnails" / "poster.png").read_bytes()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755 and stat.S_IMODE((out / "Info.fcpxml").stat().st_mode) == 0o644
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+    data, root = parse_positions(out / "Info.fcpxml")
+    assert ET.canonicalize(_without(data, _added_nodes(root)).decode(), strip_text=True) == \
+        ET.canonicalize(from_file=str(source / "Info.fcpxml"), strip_text=True)
+    back = read_timeline(out)
+    assert _spans(back) == _spans(original)
+    assert [t.name for t in back.tracks if t.name.startswith(DUB_TRACK_PREFIX)] == ["S2L fr", "S2L fr dub"]
+    render = next(t for t in back.tracks if t.name == "S2L fr").find_clips()[0]
+    # The render lies beside the bundle, where the job puts the renders, not inside it.
+    assert urlparse(render.media_reference.target_url).path == str((out.parent / "cut.fr.media" / "shot.mp4").resolve())
+
+    empty = tmp_path / "empty.fcpxmld"
+    empty.mkdir()
+    with pytest.raises(TimelineError) as error:
+        read_timeline(empty)
+    assert str(error.value) == f"{empty}: not a Final Cut bundle (no Info.fcpxml inside)"
+
+
+def test_a_final_cut_bundle_in_the_main_job(tmp_path, capsys):
+    """The main job plans a bundle, relinks its media and checks the bundle it will write, writing nothing."""
+    import subprocess
+
+    from s2l_dub.cli.main import main
+
+    source = _bundle(tmp_path, "off_fcpx_project.fcpxml")
+    _conform(tmp_path / "conform", "anchor_en_71s.mp4", 11, 30, "00:00:00:00", ["IMG_0715.MOV"])
+    stem = tmp_path / "stem.wav"  # the project runs 150 s
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(samples_dir() / "dub_audio" / "english_60s.wav"),
+                    "-af", "apad=whole_dur=150", str(stem)], check=True)
+    before = sorted(tmp_path.rglob("*"))
+    assert main([str(source), "--audio", str(stem), "--media", str(tmp_path / "conform"), "--dry-run"]) == 0
+    err = capsys.readouterr().err.replace("\n", "")  # the plan's lines are wrapped to the console
+    assert "relinked: IMG_0715 (V1): relinked by file name" in err and "off_fcpx_project.dub.fcpxmld" in err
+    assert sorted(tmp_path.rglob("*")) == before
 
 
 def test_a_named_sequence_in_fcp7_xml_or_otio_is_refused_when_absent():

@@ -114,6 +114,23 @@ def test_watch_waits_for_files_to_settle(tmp_path):
     assert len(pending(tmp_path, WatchConfig(settle_s=0))) == 1
 
 
+def test_watch_folder_takes_a_final_cut_bundle(tmp_path):
+    """A .fcpxmld dropped with its sidecar is picked up, and re-run when its Info.fcpxml changes."""
+    bundle = tmp_path / "edit.fcpxmld"
+    bundle.mkdir()
+    timeline = otio.schema.Timeline(tracks=[otio.schema.Track(children=[dub_clip("/media/a.mov")])])
+    document = write_timeline(timeline, bundle / "Info.fcpxml")
+    (tmp_path / "stem.wav").write_bytes(b"RIFF")
+    (tmp_path / "edit.s2l.toml").write_text('audio = "stem.wav"\nlang = "fr"\n')
+    for p in (document, tmp_path / "edit.s2l.toml"):
+        os.utime(p, (time.time() - 10, time.time() - 10))
+    assert [t for t, _, _ in pending(tmp_path, WatchConfig(settle_s=0))] == [bundle]
+    assert run_once(tmp_path, runner=lambda timeline, options, progress: {"outputs": []})[0]["ok"]
+    assert pending(tmp_path, WatchConfig(settle_s=0)) == []
+    document.write_text(document.read_text().replace("<fcpxml", "<!-- again -->\n<fcpxml", 1))
+    assert [t for t, _, _ in pending(tmp_path, WatchConfig(settle_s=0))] == [bundle]
+
+
 def test_watch_sidecar_errors_name_the_file(tmp_path):
     drop(tmp_path)
     (tmp_path / "edit.s2l.toml").write_text('lang = "fr"\n')

@@ -286,9 +286,69 @@ def test_mute_media_is_dubbed_but_not_learned_from(plan25, tmp_path):
     assert _training_clips(actor.shots, 1.0, media)[0]  # with sound, its shots are its footage
     mute = actor.shots[0].media
     media[mute] = dataclasses.replace(media[mute], has_audio=False)
-    clips, frames = _training_clips(actor.shots, 1.0, media)
+    clips, frames, _ = _training_clips(actor.shots, 1.0, media)
     assert all(c.path != mute for c in clips)
     if all(s.media == mute for s in actor.shots):
         assert clips == [] and frames == 0
     with pytest.raises(NoAudioError, match=f"actor {actor.name}: none of their shots' media has an audio stream"):
         ready_actor(tmp_path, actor.name, [], actor.face_hint, tiny_train_config())
+
+
+def _rushes(samples: Path, folder: Path) -> Path:
+    """A second take of the German anchor, as rushes would hold it: the last 6 s of his recording, which
+    the sample edit's shots (frames 0-412) barely reach."""
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    take = folder / "anchor_take2.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "14", "-i", str(samples / "actors" / "anchor_de_20s.mp4"),
+                    "-c:v", "libx264", "-crf", "14", "-c:a", "aac", str(take)], check=True)
+    return take
+
+
+def test_footage_in_the_actors_file_is_learnt_from(samples, project25, tmp_path, capsys):
+    """``[footage]`` adds an actor's rushes to what they learn from: planned, shown, prepared and trained on."""
+    take = _rushes(samples, tmp_path / "rushes")
+    mapping = tmp_path / "actors.toml"
+    mapping.write_text('[clips]\nde_1 = "anchor"\nde_2 = "anchor"\nde_3 = "anchor"\nmay_1 = "-"\nmay_2 = "-"\n'
+                       '[footage]\nanchor = "rushes/*.mp4"\nsomeone_else = ["rushes/anchor_take2.mp4"]\n')
+    config = DubConfig(lang="fr", train=tiny_train_config(), codec="h264")
+    output, work = tmp_path / "out" / "edit.fr.otio", tmp_path / "work"
+    plan = plan_dub(project25.timeline, project25.stem, config, output, work, project25.subtitles, mapping)
+    actor = plan.actors["anchor"]
+    assert actor.footage == [take.resolve()]
+    assert [(c.path, c.range_text) for c in actor.clips][-1] == (take.resolve(), None)
+    assert actor.footage_s == pytest.approx(6.0, abs=0.1) and actor.cut_s == pytest.approx(438 / 25, abs=0.05)
+    assert any("someone_else" in note and "not used" in note for note in plan.notes)
+
+    assert main([str(project25.timeline), "--audio", str(project25.stem), "--actors", str(mapping), "--dry-run"]) == 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert f"footage: anchor learns from {take.resolve()}\n" in text, text
+    assert "(1 file)" in text and "17.5 s of" in text, text  # the table's "learns from", wrapped
+    # Printed as written: brackets in the user's text are not taken for colour markup.
+    assert "[footage] for someone_else" in " ".join(text.split()), text
+
+    summary = run_dub(plan)
+    assert not summary["failures"] and summary["segments_rendered"] == len(plan.segments) > 0
+    assert summary["actors"]["anchor"]["learnt_from"]["footage"] == [str(take.resolve())]
+    manifest = json.loads((work / "actors" / "anchor" / "dataset" / "manifest.json").read_text())
+    learnt = {(Path(c["path"]).name, c["frames"]) for c in manifest["clips"]}
+    assert ("anchor_take2.mp4", 150) in learnt and ("anchor_de_20s.mp4", 438) in learnt
+
+
+def test_footage_that_is_missing_or_silent_is_refused_before_any_work(samples, project25, tmp_path, capsys):
+    import subprocess
+
+    mapping = tmp_path / "actors.toml"
+    for footage, message in (('"rushes/*.mov"', "matches no file"), ('"take.mp4"', "is not a file"),
+                             ('["rushes/mute.mp4"]', "has no audio stream"), ("5", "give a file, a glob")):
+        if "mute" in footage:
+            (tmp_path / "rushes").mkdir(exist_ok=True)
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(samples / "actors" / "may_en_5s.mp4"), "-an",
+                            "-c:v", "copy", str(tmp_path / "rushes" / "mute.mp4")], check=True)
+        mapping.write_text(f'[clips]\nmay_1 = "may"\nmay_2 = "may"\n[footage]\nmay = {footage}\n')
+        argv = [str(project25.timeline), "--audio", str(project25.stem), "--actors", str(mapping), "--dry-run"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(mapping) in err[0] and message in err[0], err

@@ -13,6 +13,7 @@ from ..artifacts import atomic_path, file_digest
 from ..errors import BackendUnavailableError, S2LError
 from ..media import load_audio
 from ..progress import NullProgress, Progress
+from ..timeline.io import timeline_exists
 from .executors import run_local, run_ray
 from .graph import ASSEMBLE, JobSpec, build_graph
 from .recipe import LOUDNESS_TARGETS, Recipe, load_recipe
@@ -35,7 +36,7 @@ def job_specs(recipe: Recipe, train: dict | None = None, progress: Progress | No
             if stem is None:
                 missing[key] = f"no dub stem for {project.name} in {language.code}"
                 continue
-            if not Path(project.timeline).is_file():
+            if not timeline_exists(project.timeline):
                 missing[key] = f"{project.timeline}: timeline file not found"
                 continue
             if not Path(stem).is_file():

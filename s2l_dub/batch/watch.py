@@ -27,7 +27,7 @@ from pathlib import Path
 from ..artifacts import DigestCache, atomic_path, read_json, safe_name, stable_key, write_json
 from ..errors import S2LError
 from ..progress import NullProgress, Progress
-from ..timeline.io import ADAPTERS
+from ..timeline.io import ADAPTERS, timeline_document, timeline_exists
 from ..train.config import BUDGETS
 
 SIDECAR_SUFFIX = ".s2l.toml"
@@ -49,10 +49,10 @@ def pending(folder: Path, config: WatchConfig = WatchConfig()) -> list[tuple[Pat
     for sidecar in sorted(Path(folder).glob(f"*{SIDECAR_SUFFIX}")):
         name = sidecar.name[: -len(SIDECAR_SUFFIX)]
         timelines = [sidecar.with_name(name + suffix) for suffix in ADAPTERS]
-        timeline = next((t for t in timelines if t.is_file()), None)
+        timeline = next((t for t in timelines if timeline_exists(t)), None)
         if timeline is None:
             continue
-        if any(now - p.stat().st_mtime < config.settle_s for p in (timeline, sidecar)):
+        if any(now - p.stat().st_mtime < config.settle_s for p in (timeline_document(timeline), sidecar)):
             continue
         key = _job_key(timeline, sidecar, digests)
         if _finished_key(timeline) == key:
@@ -151,7 +151,7 @@ def _run_job(timeline: Path, options: dict, progress: Progress) -> dict:
 
 
 def _job_key(timeline: Path, sidecar: Path, digests: DigestCache) -> str:
-    parts = [digests.digest(timeline), digests.digest(sidecar)]
+    parts = [digests.digest(timeline_document(timeline)), digests.digest(sidecar)]
     try:
         audio = _read_sidecar(sidecar)["audio"]
         parts.append(digests.digest(audio) if Path(audio).is_file() else str(audio))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 import opentimelineio as otio
+from rich.markup import escape
 from rich.table import Table
 
 from ..audio.asr import BACKENDS, AsrConfig
@@ -122,25 +123,33 @@ def _print_plan(console, plan: DubPlan) -> None:
     chosen = plan.config.sequence or (names[0] if names else "")
     which = f" (sequence {chosen!r} of {len(names)}: {', '.join(map(repr, names))}; choose with --sequence)" \
         if len(names) > 1 else ""
-    console.print(f"[bold]{plan.timeline_path.name}[/]{which}: {len(plan.shots)} clips at {plan.rate:.3f} fps; "
-                  f"dialogue from {plan.speech_from}")
-    table = Table("actor", "assigned by", "clips", "footage", "segments", "dataset", "model", title="plan")
+    # Names, paths and reasons come from the user's files: "[alt]" must print, not vanish as markup.
+    console.print(f"[bold]{escape(plan.timeline_path.name)}[/]{escape(which)}: {len(plan.shots)} clips at "
+                  f"{plan.rate:.3f} fps; dialogue from {escape(plan.speech_from)}")
+    table = Table("actor", "assigned by", "clips", "learns from", "segments", "dataset", "model", title="plan")
     for name, actor in plan.actors.items():
         count = sum(1 for _, who in plan.segments if who == name)
-        table.add_row(name, actor.assigned_by, ", ".join(s.name for s in actor.shots),
-                      f"{actor.frames / plan.rate:.1f} s", str(count),
+        learns = f"{actor.cut_s:.1f} s of the cut"
+        if actor.footage:
+            learns += f" + {actor.footage_s:.1f} s of footage ({len(actor.footage)} file{'s' * (len(actor.footage) > 1)})"
+        table.add_row(escape(name), actor.assigned_by, escape(", ".join(s.name for s in actor.shots)), learns,
+                      str(count),
                       "cached" if actor.dataset_cached else "to prepare", "cached" if actor.model_cached else "to train")
     console.print(table)
+    for name, actor in plan.actors.items():
+        for path in actor.footage:
+            console.print(f"[cyan]footage:[/] {escape(name)} learns from {escape(str(path))}", overflow="ignore",
+                          crop=False, soft_wrap=True)
     for shot in plan.shots:
         if shot.relinked:
-            console.print(f"[cyan]relinked:[/] {shot.name} ({shot.track_name}): {shot.relinked}")
+            console.print(f"[cyan]relinked:[/] {escape(f'{shot.name} ({shot.track_name}): {shot.relinked}')}")
     for skipped in plan.skipped:
-        console.print(f"[yellow]left alone:[/] {skipped.name} ({skipped.track_name}): {skipped.reason}")
+        console.print(f"[yellow]left alone:[/] {escape(f'{skipped.name} ({skipped.track_name}): {skipped.reason}')}")
     for note in plan.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(f"{len(plan.segments)} segments, "
                   f"{sum(seg.frames for seg, _ in plan.segments) / plan.rate:.1f} s of picture to render; "
-                  f"estimated {plan.estimated_s / 60:.0f} min; output {plan.output}")
+                  f"estimated {plan.estimated_s / 60:.0f} min; output {escape(str(plan.output))}")
 
 
 def _print_summary(console, summary: dict) -> None:
@@ -148,9 +157,9 @@ def _print_summary(console, summary: dict) -> None:
                   f"{summary['segments_rendered']} segments rendered, {summary['segments_reused']} reused, "
                   f"{summary['qc_flagged']} flagged for review")
     for failure in summary["failures"]:
-        console.print(f"[red]failed:[/] {failure}")
+        console.print(f"[red]failed:[/] {escape(failure)}")
     for path in summary["outputs"]:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(path)}")
 
 
 @click.command("watch")
@@ -167,7 +176,7 @@ def watch_command(console, folder, once, interval):
         if once:
             for record in run_once(folder, config, progress):
                 state = "done" if record["ok"] else f"failed: {record['error']}"
-                console.print(f"{record['timeline']}: {state}")
+                console.print(escape(f"{record['timeline']}: {state}"))
         else:
             console.print(f"watching {folder} (Ctrl-C to stop)")
             watch(folder, config, progress)
@@ -189,7 +198,7 @@ def batch_command(console, recipe, executor, address, dry_run):
         for task in report["tasks"]:
             console.print(f"{task['id']}")
         for job, error in report["failed"].items():
-            console.print(f"[red]cannot run[/] {job}: {error}")
+            console.print(f"[red]cannot run[/] {escape(f'{job}: {error}')}")
         if report["failed"]:
             job, error = next(iter(report["failed"].items()))
             raise S2LError(f"{recipe}: {len(report['failed'])} job(s) cannot run; {job}: {error}")
@@ -199,5 +208,5 @@ def batch_command(console, recipe, executor, address, dry_run):
         console.print(f"{job['project']} / {job['lang']}: {state}, {job['rendered']} rendered, {job['reused']} reused, "
                       f"{job['qc_flagged']} flagged")
     for failure in report["failures"]:
-        console.print(f"[red]failed:[/] {failure['job']}: {failure['error']}")
+        console.print("[red]failed:[/] " + escape(f"{failure['job']}: {failure['error']}"))
     console.print(f"report: {report['html']}")

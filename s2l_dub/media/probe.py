@@ -68,6 +68,10 @@ class VideoInfo:
         return np.diff(np.append(pts, pts[-1] + last_step)) * float(self.time_base)
 
     @property
+    def duration_s(self) -> float:
+        return float(self.frame_durations_s.sum())
+
+    @property
     def start_s(self) -> Fraction:
         return self.frame_time(0)
 

@@ -4,11 +4,15 @@ In order of authority: the clip's own ``metadata["s2l"]["actor"]``, a clip marke
 ``s2l:actor=NAME``, the ``--actors`` mapping file (by media path, clip name, then
 track name), and last, grouping the remaining shots by face. A mapping to ``"-"``
 leaves a shot alone.
+
+The mapping file's ``[footage]`` names more of an actor's own footage (rushes, other
+episodes: files or globs), which they learn from beside the cut's shots.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import re
 import tomllib
 from pathlib import Path
@@ -31,7 +35,26 @@ class ActorMapping:
     by_track: dict[str, str] = dataclasses.field(default_factory=dict)
     faces: dict[str, str] = dataclasses.field(default_factory=dict)
     """Face hints per actor (left, right, center or X,Y) for shots with several people."""
+    footage: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """More footage per actor: files or globs, relative to the mapping file."""
     base_dir: Path = Path(".")
+    source: Path | None = None
+
+    def footage_files(self, name: str) -> list[Path]:
+        """The files ``[footage]`` names for ``name``, each once, in the order given (a glob's sorted)."""
+        files: list[Path] = []
+        for pattern in self.footage.get(name, ()):
+            full = Path(pattern).expanduser()
+            full = full if full.is_absolute() else self.base_dir / full
+            if glob.has_magic(str(full)):
+                found = [Path(f) for f in sorted(glob.glob(str(full), recursive=True)) if Path(f).is_file()]
+            else:
+                found = [full] if full.is_file() else []
+            if not found:
+                what = "matches no file" if glob.has_magic(str(full)) else "is not a file"
+                raise TimelineError(f"{self.source}: [footage] {name} = {pattern!r} {what}")
+            files.extend(f.resolve() for f in found if f.resolve() not in files)
+        return files
 
     def lookup(self, shot: Shot) -> str | None:
         for key, name in self.by_media.items():
@@ -56,9 +79,19 @@ def load_mapping(path: Path | None) -> ActorMapping:
         raise TimelineError(f"{path}: cannot read the actor mapping ({e.strerror or e})") from None
     except tomllib.TOMLDecodeError as e:
         raise TimelineError(f"{path}: not valid TOML ({e})") from e
-    unknown = set(data) - {"media", "clips", "tracks", "faces"}
+    unknown = set(data) - {"media", "clips", "tracks", "faces", "footage"}
     if unknown:
-        raise TimelineError(f"{path}: unknown section(s) {sorted(unknown)}; use [media], [clips], [tracks], [faces]")
+        raise TimelineError(f"{path}: unknown section(s) {sorted(unknown)}; "
+                            "use [media], [clips], [tracks], [faces], [footage]")
+    footage = data.get("footage", {})
+    if not isinstance(footage, dict):
+        raise TimelineError(f"{path}: [footage] must map actor names to files or lists of files")
+    for name, value in footage.items():
+        check_actor_name(name, f"{path}: [footage]")
+        patterns = [value] if isinstance(value, str) else value
+        if not isinstance(patterns, list) or not patterns or not all(isinstance(v, str) and v for v in patterns):
+            raise TimelineError(f"{path}: [footage] {name}: give a file, a glob, or a list of them")
+        footage[name] = tuple(patterns)
     tables = {}
     for section in ("media", "clips", "tracks", "faces"):
         table = data.get(section, {})
@@ -68,7 +101,8 @@ def load_mapping(path: Path | None) -> ActorMapping:
             for key, name in table.items():
                 check_actor_name(name, f"{path}: [{section}] {key!r}")
         tables[section] = dict(table)
-    return ActorMapping(tables["media"], tables["clips"], tables["tracks"], tables["faces"], path.parent.resolve())
+    return ActorMapping(tables["media"], tables["clips"], tables["tracks"], tables["faces"], footage,
+                        path.parent.resolve(), path)
 
 
 def check_actor_name(name: str, where: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from ..artifacts import atomic_path
+from ..artifacts import atomic_folder, atomic_path
 from ..errors import BackendUnavailableError, TimelineError
 from .aaf_insert import insert_dub as insert_aaf_dub
 from .aaf_insert import restore_s2l_metadata as restore_aaf_s2l_metadata
@@ -21,9 +21,26 @@ ADAPTERS = {
     ".otio": ("otio_json", "opentimelineio"),
     ".xml": ("fcp_xml", "otio-fcp-adapter"),
     ".fcpxml": ("s2l_fcpxml", "s2l-dub"),
+    ".fcpxmld": ("s2l_fcpxml", "s2l-dub"),
     ".edl": ("cmx_3600", "otio-cmx3600-adapter"),
     ".aaf": ("AAF", "otio-aaf-adapter"),
 }
+
+
+BUNDLE_SUFFIX = ".fcpxmld"
+BUNDLE_DOCUMENT = "Info.fcpxml"
+"""Final Cut Pro 10.6 and later export FCPXML 1.10+ as a bundle: a folder with this document at its
+root, and whatever files it refers to beside it."""
+
+
+def timeline_document(path: Path) -> Path:
+    """The file that holds the timeline: a Final Cut bundle's ``Info.fcpxml``, else ``path`` itself."""
+    path = Path(path)
+    return path / BUNDLE_DOCUMENT if path.suffix.lower() == BUNDLE_SUFFIX else path
+
+
+def timeline_exists(path: Path) -> bool:
+    return timeline_document(path).is_file()
 
 
 def adapter_for(path: Path) -> str:
@@ -45,11 +62,14 @@ def read_timeline(path: Path, rate: float | None = None, sequence: str | None = 
     """The timeline named ``sequence`` in ``path``, else its first. ``rate`` is needed by EDLs,
     which do not carry one."""
     path = Path(path)
-    if not path.is_file():
+    document = timeline_document(path)
+    if not document.is_file():
+        if document != path and path.is_dir():
+            raise TimelineError(f"{path}: not a Final Cut bundle (no {BUNDLE_DOCUMENT} inside)")
         raise TimelineError(f"{path}: timeline file not found")
     adapter = adapter_for(path)
     if adapter == "s2l_fcpxml":
-        return read_fcpxml(path, sequence)
+        return read_fcpxml(document, sequence)
     timeline = choose_sequence(_read_all(path, adapter, rate), sequence, path)
     if adapter == "fcp_xml":
         apply_fcp7_enabled(timeline, path, sequence)
@@ -64,7 +84,7 @@ def sequence_names(path: Path, rate: float | None = None) -> list[str]:
     path = Path(path)
     adapter = adapter_for(path)
     if adapter == "s2l_fcpxml":
-        return fcpxml_project_names(path)
+        return fcpxml_project_names(timeline_document(path))
     return [t.name or "" for t in _read_all(path, adapter, rate)]
 
 
@@ -149,13 +169,40 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Pa
     for other in protect:
         if Path(other).resolve() == path.resolve():
             raise TimelineError(f"{path}: refusing to overwrite the input timeline")
+    adapter_for(path)
+    if path.suffix.lower() == BUNDLE_SUFFIX:
+        with atomic_folder(path) as staging:
+            if source is not None and Path(source).suffix.lower() == BUNDLE_SUFFIX:
+                _copy_bundle_files(Path(source), staging)
+            _write_file(timeline, staging / BUNDLE_DOCUMENT, source, sequence, path.parent)
+        return path
+    return _write_file(timeline, path, source, sequence, path.parent)
+
+
+def _copy_bundle_files(bundle: Path, into: Path) -> None:
+    """Everything in the editor's bundle but its document, as new files of ours (read-only source
+    modes are not copied: the bundle must stay writable and removable by its user)."""
+    import shutil
+
+    for file in sorted(p for p in bundle.rglob("*") if p.is_file()):
+        relative = file.relative_to(bundle)
+        if relative == Path(BUNDLE_DOCUMENT):
+            continue
+        (into / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, into / relative)
+
+
+def _write_file(timeline: otio.schema.Timeline, path: Path, source: Path | None, sequence: str | None,
+                base: Path) -> Path:
+    """``write_timeline`` into one file; ``base``: the folder the timeline's relative media paths are in."""
     adapter = adapter_for(path)
     splice_into = INSERTERS.get(adapter) if source is not None and adapter_for(source) == adapter else None
     if splice_into is not None:
         from .shots import timeline_rate
 
         with atomic_path(path) as tmp:
-            splice_into(Path(source), added_tracks(timeline), tmp, timeline_rate(timeline), path.parent, sequence)
+            splice_into(timeline_document(source), added_tracks(timeline), tmp, timeline_rate(timeline), base,
+                        sequence)
         return path
     options = {}
     if adapter == "fcp_xml":
@@ -167,10 +214,10 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Pa
         if adapter == "AAF":
             from .shots import timeline_rate
 
-            write_dub_aaf(timeline, added_tracks(timeline), tmp, timeline_rate(timeline), path.parent)
+            write_dub_aaf(timeline, added_tracks(timeline), tmp, timeline_rate(timeline), base)
             return path
         if adapter == "s2l_fcpxml":
-            write_fcpxml(timeline, tmp, _picture_size(timeline, path.parent))
+            write_fcpxml(timeline, tmp, _picture_size(timeline, base), base)
             return path
         try:
             otio.adapters.write_to_file(timeline, str(tmp), adapter_name=adapter, **options)
@@ -178,7 +225,7 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, protect: tuple[Pa
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise TimelineError(f"{path}: cannot write as {adapter}: {reason}") from e
         if adapter == "fcp_xml":
-            _finish_fcp7(tmp, _picture_size(timeline, path.parent), path.parent)
+            _finish_fcp7(tmp, _picture_size(timeline, base), base)
     return path
 
 
@@ -201,6 +248,11 @@ def dub_layer(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
     layer = otio.schema.Timeline(name=timeline.name, global_start_time=timeline.global_start_time,
                                  metadata=timeline.metadata)
     layer.tracks.append(dubs[-1].deepcopy())
+    # The adapter would make each reel from the first 8 letters of the render's file name, which all
+    # renders of a sequence share ("sq001_s001.mov" and "sq001_s002.mov" both become "sq001s00"):
+    # a conform by reel and timecode would then link every event to one render.
+    for number, clip in enumerate(layer.find_clips(), start=1):
+        clip.metadata.setdefault("cmx_3600", {})["reel"] = f"S2L{number:05d}"
     return layer
 
 
@@ -218,7 +270,7 @@ def check_writable(timeline: otio.schema.Timeline, path: Path, source: Path, seq
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise TimelineError(f"{path}: cannot write here ({existing or folder} is not a writable folder)")
-    if path.exists() and path.is_dir():
+    if path.is_dir() and path.suffix.lower() != BUNDLE_SUFFIX:
         raise TimelineError(f"{path}: is a folder; name the output timeline file")
     trial = timeline.deepcopy()
     from .shots import DUB_TRACK_PREFIX, file_url, frame_range, local_path, timeline_rate

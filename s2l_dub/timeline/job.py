@@ -35,8 +35,8 @@ from ..render.engine import ActorRenderer, RenderConfig
 from ..train.config import TrainConfig
 from ..train.config import budget as named_budget
 from ..train.trainer import MODEL_META, model_dir, model_id, train_actor, training_key
-from .actors import SKIP, declared_actor, group_by_face, load_mapping
-from .io import adapter_for, check_writable, read_timeline, write_timeline
+from .actors import SKIP, ActorMapping, declared_actor, group_by_face, load_mapping
+from .io import adapter_for, check_writable, read_timeline, timeline_document, write_timeline
 from .relink import MediaIndex
 from .segments import Segment, SegmentConfig, Speech, load_cues, plan_segments, snap_cues_to_speech, write_srt
 from .shots import Shot, Skipped, collect_shots, timeline_rate
@@ -89,6 +89,11 @@ class ActorPlan:
     frames: int
     """Frames of footage to prepare."""
     face_hint: FaceHint = FaceHint()
+    cut_s: float = 0.0
+    """Seconds of the cut's own shots (with handles) to learn from."""
+    footage: list[Path] = dataclasses.field(default_factory=list)
+    """More of the actor's footage, from the mapping file's ``[footage]``."""
+    footage_s: float = 0.0
     dataset_cached: bool = False
     model_cached: bool = False
 
@@ -154,7 +159,8 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
         raise TimelineError(f"--audio-offset {config.audio_offset_s}: must be a finite time")
     timeline = read_timeline(timeline_path, edl_rate, config.sequence)
     media_index = MediaIndex.scan([Path(d) for d in config.media_dirs]) if config.media_dirs else None
-    shots, skipped = collect_shots(timeline, timeline_path.parent.resolve(), media_index)
+    # Relative media paths count from the document's folder: a Final Cut bundle's is the bundle.
+    shots, skipped = collect_shots(timeline, timeline_document(timeline_path).parent.resolve(), media_index)
     if not shots and not skipped:
         raise TimelineError(f"{timeline_path}: no video clips to dub")
     rate = timeline_rate(timeline)
@@ -176,6 +182,7 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
 
     # Everything a user can get wrong is read before the slow stages start.
     mapping = load_mapping(actors_file)
+    footage_of = {name: _footage(mapping, name) for name in mapping.footage}
     cues = load_cues(subtitles, config.audio_offset_s) if subtitles else None
     outside = _cues_outside(subtitles, cues, timeline_s) if cues else None
     notes = [outside] if outside else []
@@ -206,9 +213,17 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     actors = {}
     for name in speaking:
         hint = FaceHint.parse(mapping.faces.get(name)) if name in mapping.faces else FaceHint()
-        clips, frames = _training_clips(by_actor[name], config.handle_s, media)
-        actors[name] = ActorPlan(name, by_actor[name], clips, assigned_by[name], frames, hint)
+        footage = footage_of.get(name, {})
+        clips, frames, cut_s = _training_clips(by_actor[name], config.handle_s, media, set(footage))
+        clips += [ClipInput(info.path) for info in footage.values()]
+        frames += sum(info.frame_count for info in footage.values())
+        actors[name] = ActorPlan(name, by_actor[name], clips, assigned_by[name], frames, hint, cut_s,
+                                 list(footage), sum(info.duration_s for info in footage.values()))
         _mark_cached(actors[name], work, config)
+    unused = sorted(set(mapping.footage) - set(speaking))
+    if unused:
+        notes.append(f"{actors_file}: [footage] for {', '.join(unused)}, who "
+                     f"{'speaks' if len(unused) == 1 else 'speak'} no line of this edit, is not used")
     plan = DubPlan(timeline_path, audio_path, output, work, config, timeline, rate, stem, speech_from, shots,
                    skipped, actors, segments, transcript, detected, problems=problems, notes=notes)
     plan.estimated_s = _estimate(plan)
@@ -279,7 +294,9 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
         "outputs": [str(p.resolve()) for p in outputs],
         "lang": config.lang,
         "speech_from": plan.speech_from,
-        "actors": {name: {"shots": [s.name for s in a.shots], "assigned_by": a.assigned_by}
+        "actors": {name: {"shots": [s.name for s in a.shots], "assigned_by": a.assigned_by,
+                          "learnt_from": {"cut_s": round(a.cut_s, 2), "footage_s": round(a.footage_s, 2),
+                                          "footage": [str(p) for p in a.footage]}}
                    for name, a in plan.actors.items()},
         "segments_planned": len(plan.segments),
         "segments_rendered": len(renders) - reused,
@@ -447,32 +464,52 @@ def _sample_frames(shot: Shot, count: int, info: VideoInfo) -> list[np.ndarray]:
     return frames
 
 
-def _training_clips(shots: list[Shot], handle_s: float,
-                    media: dict[Path, VideoInfo]) -> tuple[list[ClipInput], int]:
-    """Each media file's used ranges, widened by the handle and merged where they touch.
+def _footage(mapping: ActorMapping, name: str) -> dict[Path, VideoInfo]:
+    """The actor's extra footage, each file probed now: a typo or a silent file must not wait for the
+    prepare stage to be found."""
+    found = {}
+    for path in mapping.footage_files(name):
+        try:
+            info = probe_video(path)
+        except MediaError as e:
+            raise TimelineError(f"{mapping.source}: [footage] {name}: {e}") from None
+        if not info.has_audio:
+            raise TimelineError(f"{mapping.source}: [footage] {name}: {path} has no audio stream, so no speech "
+                                "to learn the mouth from")
+        found[path] = info
+    return found
+
+
+def _training_clips(shots: list[Shot], handle_s: float, media: dict[Path, VideoInfo],
+                    whole: set[Path] = frozenset()) -> tuple[list[ClipInput], int, float]:
+    """Each media file's used ranges, widened by the handle and merged where they touch; the frame
+    count and seconds they hold.
 
     Media without sync sound cannot teach the mouth; its shots are still dubbed, since
-    the renderer tracks clips it was not prepared on.
+    the renderer tracks clips it was not prepared on. Media in ``whole`` is learnt from whole
+    (the actor's ``[footage]``), so its shots add nothing.
     """
     spans: dict[Path, list[list[int]]] = {}
+    seconds = 0.0
     for shot in shots:
-        if not media[shot.media].has_audio:
+        if not media[shot.media].has_audio or shot.media in whole:
             continue
         handle = round(handle_s * shot.rate)
         count = media[shot.media].frame_count
         span = [max(0, shot.source_frame(shot.start) - handle), min(count, shot.source_frame(shot.stop) + handle)]
         spans.setdefault(shot.media, []).append(span)
     clips, frames = [], 0
-    for media, ranges in spans.items():
+    for path, ranges in spans.items():
         merged: list[list[int]] = []
         for a, b in sorted(ranges):
             if merged and a <= merged[-1][1]:
                 merged[-1][1] = max(merged[-1][1], b)
             else:
                 merged.append([a, b])
-        clips.extend(ClipInput(media, f"f{a}-f{b}") for a, b in merged)
+        clips.extend(ClipInput(path, f"f{a}-f{b}") for a, b in merged)
         frames += sum(b - a for a, b in merged)
-    return clips, frames
+        seconds += sum(b - a for a, b in merged) / float(media[path].frame_rate)
+    return clips, frames, seconds
 
 
 def _model_ready(folder: Path, manifest: dict, train_config: TrainConfig) -> bool:
