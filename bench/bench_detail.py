@@ -49,6 +49,9 @@ VARIANTS = {
     "path_1_range1": DetailConfig(mode="path", switch_cost=1.0, range_components=1),
     "path_1_range3": DetailConfig(mode="path", switch_cost=1.0, range_components=3),
     "mouth_k4_range3": DetailConfig(mode="mouth", neighbours=4, range_components=3),
+    # Stretched along the actor's own opening direction, anchored at their closed mouth.
+    "path_1_open": DetailConfig(mode="path", switch_cost=1.0, open_anchor=True),
+    "mouth_k4_open": DetailConfig(mode="mouth", neighbours=4, open_anchor=True),
 }
 
 
@@ -131,8 +134,9 @@ def main() -> None:
         bank_s = time.monotonic() - started
         started = time.monotonic()
         # A path runs along the frames: all held-out frames in one batch, as a render's segment is.
-        out, truth, crops_out, crops_truth = render_held_out(
-            model, data, bank, len(data.held_out_index) if config.mode == "path" or config.range_components else 8)
+        whole = config.mode == "path" or config.range_components or config.open_anchor
+        out, truth, crops_out, crops_truth = render_held_out(model, data, bank,
+                                                             len(data.held_out_index) if whole else 8)
         per_frame = (time.monotonic() - started) / len(out)
         tight = tight_box_metrics(dataset, data, data.held_out_index, crops_out, crops_truth)
         if not rows:

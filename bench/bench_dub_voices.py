@@ -67,7 +67,8 @@ def mouth_apertures(dataset, data, model, index: torch.Tensor, bank=None, speaki
     ``speaking`` (per frame of ``index``) for a bank that sets the speaking range."""
     full = []
     # A 'path' bank chooses along the frames: a segment's worth in one batch, as a render's segment is.
-    whole = bank is not None and (bank.config.mode == "path" or bank.config.range_components)
+    whole = bank is not None and (bank.config.mode == "path" or bank.config.range_components
+                                  or bank.config.open_anchor)
     speaking = torch.as_tensor(np.asarray(speaking if speaking is not None else np.ones(len(index)), bool))
     for start in range(0, len(index), SEGMENT_FRAMES if whole else 8):
         chunk = index[start:start + (SEGMENT_FRAMES if whole else 8)]

@@ -1,10 +1,11 @@
 """Analysis speed and peak memory of `s2l-dub prepare`.
 
     python bench/bench_prepare.py [--samples DIR] [--repeat 4]
+    python bench/bench_prepare.py --video long/grid_s1_10min.mp4 --minutes 1,10
 
-Prepares actors/anchor_en_71s.mp4 and a REPEATx concatenation of it, each from an
-empty work folder in its own process, and prints frames/s and peak resident memory.
-Goal (issue 2): >= 25 frames/s on a 2-core CPU, memory flat in clip length.
+Prepares actors/anchor_en_71s.mp4 and a REPEATx concatenation of it (or ``--video``'s first
+``--minutes``), each from an empty work folder in its own process, and prints frames/s and peak
+resident memory. Goal (issues 2, 26): >= 25 frames/s on a 2-core CPU, memory flat in clip length.
 """
 
 from __future__ import annotations
@@ -48,10 +49,19 @@ def concatenate(video: Path, times: int, target: Path) -> Path:
     return target
 
 
+def first_minutes(video: Path, minutes: float, target: Path) -> Path:
+    """The first ``minutes`` of ``video``, re-encoded so the cut falls on the frame asked for."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-t", f"{minutes * 60:g}", "-c:v", "libx264",
+                    "-crf", "16", "-c:a", "aac", str(target)], check=True)
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=Path, default=Path(os.environ.get("S2L_SAMPLES", ROOT.parent / "shared" / "samples")))
     parser.add_argument("--repeat", type=int, default=4)
+    parser.add_argument("--video", type=Path, help="a clip under --samples to time instead of the anchor")
+    parser.add_argument("--minutes", default="", help="with --video: its first N minutes, comma-separated")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -59,11 +69,15 @@ def main() -> None:
             print(json.dumps(run_one(args.one, Path(work))))
         return
 
-    video = args.samples / "actors" / "anchor_en_71s.mp4"
+    video = args.samples / (args.video or Path("actors") / "anchor_en_71s.mp4")
     with tempfile.TemporaryDirectory() as tmp:
-        clips = [video]
-        if args.repeat > 1:
-            clips.append(concatenate(video, args.repeat, Path(tmp) / f"anchor_en_x{args.repeat}.mp4"))
+        if args.video and args.minutes:
+            clips = [first_minutes(video, float(m), Path(tmp) / f"{video.stem}_first{m}min.mp4")
+                     for m in args.minutes.split(",")]
+        else:
+            clips = [video]
+            if args.repeat > 1 and not args.video:
+                clips.append(concatenate(video, args.repeat, Path(tmp) / f"anchor_en_x{args.repeat}.mp4"))
         print(f"{'video':<24}{'frames':>8}{'seconds':>9}{'frames/s':>10}{'peak RSS MB':>13}{'reproj px':>11}")
         for clip in clips:
             env = {**os.environ, "PYTHONPATH": str(ROOT)}

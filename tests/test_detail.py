@@ -2,7 +2,7 @@
 
 import torch
 
-from s2l_dub.model.detail import DetailBank, DetailConfig, choose_path, gaussian_blur, match_range
+from s2l_dub.model.detail import DetailBank, DetailConfig, choose_path, gaussian_blur, match_range, open_to_actor
 
 
 def _mouths(count: int, seed: int = 0) -> torch.Tensor:
@@ -76,3 +76,43 @@ def test_the_speaking_range_is_stretched_no_further_than_the_cap():
     matched = match_range(shape, speaking, torch.tensor([1.0]), torch.tensor([1.0]), max_scale=3.0)
     assert torch.allclose(matched[:, 0].std(), shape[:, 0].std() * 3.0, rtol=1e-4)
     assert torch.allclose(matched[:, 0].mean(), torch.tensor(1.0), atol=1e-4)
+
+
+def test_opening_is_stretched_about_the_closed_mouth():
+    """Along the opening direction, the generator's closed level lands on the actor's closed level and
+    the speaking rows' mean on the actor's speaking level; silent rows stay closed, the order is kept,
+    and what lies across the direction is untouched."""
+    direction = torch.tensor([0.6, 0.8, 0.0])
+    generator = torch.Generator().manual_seed(2)
+    across = torch.randn(60, 3, generator=generator) * torch.tensor([0.8, -0.6, 1.0])[None] * 0.1
+    speaking = torch.arange(60) >= 20
+    level = torch.where(speaking, 0.5 + 0.2 * torch.rand(60, generator=generator), torch.full((60,), 0.1))
+    shape = level[:, None] * direction[None] + across - (across @ direction)[:, None] * direction[None]
+    opened = open_to_actor(shape, speaking, direction, closed_generated=0.1, closed_real=-0.2, speaking_real=1.0)
+    along = opened @ direction
+    assert torch.allclose(along[~speaking], torch.full((20,), -0.2), atol=1e-5)
+    assert torch.allclose(along[speaking].mean(), torch.tensor(1.0), atol=1e-5)
+    assert torch.equal(along[speaking].argsort(), (shape @ direction)[speaking].argsort())
+    residual = opened - along[:, None] * direction[None]
+    assert torch.allclose(residual, shape - (shape @ direction)[:, None] * direction[None], atol=1e-6)
+    # A track that already opens wider than the actor is never shrunk, and the stretch is capped.
+    wide = open_to_actor(shape * 10, speaking, direction, 0.0, 0.0, 1.0)
+    assert torch.allclose(wide, shape * 10, atol=1e-5)
+    capped = open_to_actor(shape, speaking, direction, 0.1, 0.1, 100.0, max_scale=3.0)
+    assert torch.allclose((capped @ direction)[speaking].mean() - 0.1,
+                          3.0 * ((shape @ direction)[speaking].mean() - 0.1), atol=1e-5)
+
+
+def test_the_bank_learns_the_opening_from_the_actors_own_frames():
+    mouths = torch.rand(40, 3, 56, 80, generator=torch.Generator().manual_seed(3))
+    mouths[20:, :, 24:32, 24:56] = 0.0  # the speaking half shows a dark opening
+    speaking = torch.arange(40) >= 20
+    generated = mouths * 0.5 + 0.25  # a flatter copy: the generator's shrunken range
+    config = DetailConfig(mode="path", switch_cost=1.0, open_anchor=True)
+    mask = torch.ones(1, 1, 56, 80)
+    bank = DetailBank.build(mouths, mask, config, generated, speaking=speaking)
+    closed_generated, closed_real, speaking_real = bank.open_levels
+    assert speaking_real > closed_real
+    assert torch.isclose(bank.open_direction.norm(), torch.tensor(1.0))
+    out = bank.transfer(generated[18:24], mask, speaking=speaking[18:24])
+    assert out.shape == generated[18:24].shape

@@ -56,6 +56,12 @@ class DetailConfig:
     the speaking frames of what is rendered is set to the actor's own over their speaking
     frames, in place of ``stretch``. The generator's order of open and closed frames is kept;
     its range, which a pixel loss shrinks (more so in another voice), becomes the actor's."""
+    open_anchor: bool = False
+    """'mouth' and 'path' modes: stretch the generated shape along the actor's own opening direction
+    (their speaking mouths' mean less their silent mouths'), anchored at the closed mouth, so that
+    the speaking frames of what is rendered open as far as the actor's do on average while a mouth
+    the generator closes stays the actor's closed mouth. The anchor comes from the actor's own
+    footage, once, not from what is rendered: a short or mostly silent track cannot move it."""
 
 
 def _distances(query: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
@@ -106,6 +112,11 @@ class DetailBank:
     speaking_mean: torch.Tensor | None = None
     speaking_std: torch.Tensor | None = None
     """``range_components``: the real mouths' shape components over their speaking frames."""
+    open_direction: torch.Tensor | None = None
+    """``open_anchor``: (K,) unit direction in shape space from the actor's closed to open mouths."""
+    open_levels: tuple[float, float, float] | None = None
+    """``open_anchor``: along ``open_direction``, the generated silent mean, the real silent mean and
+    the real speaking mean, all over the actor's own frames."""
 
     @classmethod
     def build(cls, lips: torch.Tensor, mask: torch.Tensor, config: DetailConfig = DetailConfig(),
@@ -138,6 +149,15 @@ class DetailBank:
             if config.range_components and speaking is not None and int(speaking.sum()) > 1:
                 spoken = real[speaking.bool(), :config.range_components]
                 bank.speaking_mean, bank.speaking_std = spoken.mean(0), spoken.std(0)
+            if config.open_anchor and speaking is not None and generated is not None and len(generated) > 1:
+                talks = speaking.bool()
+                if 1 < int(talks.sum()) < len(talks) - 1:
+                    direction = real[talks].mean(0) - real[~talks].mean(0)
+                    direction = direction / direction.norm().clamp(min=1e-8)
+                    bank.open_direction = direction
+                    bank.open_levels = (float(((fake[~talks] * bank.stretch) @ direction).mean()),
+                                        float((real[~talks] @ direction).mean()),
+                                        float((real[talks] @ direction).mean()))
         return bank
 
     def transfer(self, generated: torch.Tensor, mask: torch.Tensor, speaking: torch.Tensor | None = None) -> torch.Tensor:
@@ -172,7 +192,11 @@ class DetailBank:
         if count and self.speaking_mean is not None and speaking is not None and int(speaking.sum()) > 1:
             return match_range(shape, speaking.bool(), self.speaking_mean.to(shape), self.speaking_std.to(shape),
                                self.config.max_stretch)
-        return shape * self.stretch.to(query)
+        shape = shape * self.stretch.to(query)
+        if self.open_direction is not None and speaking is not None and int(speaking.sum()) > 1:
+            shape = open_to_actor(shape, speaking.bool(), self.open_direction.to(shape), *self.open_levels,
+                                  max_scale=self.config.max_stretch)
+        return shape
 
     def _relit(self, generated: torch.Tensor, mouths: torch.Tensor) -> torch.Tensor:
         """Real ``mouths`` in place of the generated ones. They were lit as the footage was; the
@@ -210,6 +234,19 @@ def match_range(shape: torch.Tensor, speaking: torch.Tensor, target_mean: torch.
     matched = shape.clone()
     matched[:, :count] = (shape[:, :count] - spoken.mean(0)) * scale + target_mean
     return matched
+
+
+def open_to_actor(shape: torch.Tensor, speaking: torch.Tensor, direction: torch.Tensor, closed_generated: float,
+                  closed_real: float, speaking_real: float, max_scale: float = math.inf) -> torch.Tensor:
+    """``shape`` (T, K) stretched along ``direction`` about the closed mouth: a row at the generator's
+    closed level lands on the actor's closed level, and the ``speaking`` rows' mean on the actor's
+    speaking level. Only the component along ``direction`` changes; the stretch is never a shrink and
+    at most ``max_scale``, and the order of open and closed rows is kept."""
+    along = shape @ direction
+    opening = along[speaking].mean() - closed_generated
+    scale = ((speaking_real - closed_real) / opening.clamp(min=1e-6)).clamp(1.0, max_scale)
+    target = closed_real + (along - closed_generated) * scale
+    return shape + (target - along)[:, None] * direction[None, :]
 
 
 def choose_path(query: torch.Tensor, bank: torch.Tensor, frame_ids: torch.Tensor, candidates: int,
