@@ -145,6 +145,8 @@ def _print_plan(console, plan: DubPlan) -> None:
             console.print(f"[cyan]relinked:[/] {escape(f'{shot.name} ({shot.track_name}): {shot.relinked}')}")
     for skipped in plan.skipped:
         console.print(f"[yellow]left alone:[/] {escape(f'{skipped.name} ({skipped.track_name}): {skipped.reason}')}")
+    for line in plan.lines_left:
+        console.print(f"[yellow]line left alone:[/] {escape(line.describe())}")
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(f"{len(plan.segments)} segments, "

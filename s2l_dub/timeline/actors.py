@@ -37,6 +37,8 @@ class ActorMapping:
     """Face hints per actor (left, right, center or X,Y) for shots with several people."""
     footage: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     """More footage per actor: files or globs, relative to the mapping file."""
+    characters: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The dub script's character names -> actor (``"-"``: a voice no one on screen speaks)."""
     base_dir: Path = Path(".")
     source: Path | None = None
 
@@ -79,10 +81,10 @@ def load_mapping(path: Path | None) -> ActorMapping:
         raise TimelineError(f"{path}: cannot read the actor mapping ({e.strerror or e})") from None
     except tomllib.TOMLDecodeError as e:
         raise TimelineError(f"{path}: not valid TOML ({e})") from e
-    unknown = set(data) - {"media", "clips", "tracks", "faces", "footage"}
+    unknown = set(data) - {"media", "clips", "tracks", "faces", "footage", "characters"}
     if unknown:
         raise TimelineError(f"{path}: unknown section(s) {sorted(unknown)}; "
-                            "use [media], [clips], [tracks], [faces], [footage]")
+                            "use [media], [clips], [tracks], [faces], [footage], [characters]")
     footage = data.get("footage", {})
     if not isinstance(footage, dict):
         raise TimelineError(f"{path}: [footage] must map actor names to files or lists of files")
@@ -93,7 +95,7 @@ def load_mapping(path: Path | None) -> ActorMapping:
             raise TimelineError(f"{path}: [footage] {name}: give a file, a glob, or a list of them")
         footage[name] = tuple(patterns)
     tables = {}
-    for section in ("media", "clips", "tracks", "faces"):
+    for section in ("media", "clips", "tracks", "faces", "characters"):
         table = data.get(section, {})
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
             raise TimelineError(f"{path}: [{section}] must map names to strings")
@@ -102,7 +104,18 @@ def load_mapping(path: Path | None) -> ActorMapping:
                 check_actor_name(name, f"{path}: [{section}] {key!r}")
         tables[section] = dict(table)
     return ActorMapping(tables["media"], tables["clips"], tables["tracks"], tables["faces"], footage,
-                        path.parent.resolve(), path)
+                        tables["characters"], path.parent.resolve(), path)
+
+
+def speaking_actor(speaker: str, mapping: ActorMapping, actors: set[str]) -> str | None:
+    """The actor who speaks a line the script gives to ``speaker``: ``[characters]`` first (any case),
+    else an actor of that very name; None when the script names no one or no one known."""
+    if not speaker:
+        return None
+    folded = {name.casefold(): actor for name, actor in mapping.characters.items()}
+    if speaker.casefold() in folded:
+        return folded[speaker.casefold()]
+    return next((actor for actor in sorted(actors) if actor.casefold() == speaker.casefold()), None)
 
 
 def check_actor_name(name: str, where: str) -> str:

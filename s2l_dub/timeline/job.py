@@ -37,8 +37,9 @@ from ..train.config import budget as named_budget
 from ..train.trainer import MODEL_META, model_dir, model_id, train_actor, training_key
 from .actors import SKIP, ActorMapping, declared_actor, group_by_face, load_mapping
 from .io import adapter_for, check_writable, read_timeline, timeline_document, write_timeline
+from .lines import LineLeftAlone, segments_by_speaker
 from .relink import MediaIndex
-from .segments import Segment, SegmentConfig, Speech, load_cues, plan_segments, snap_cues_to_speech, write_srt
+from .segments import Segment, SegmentConfig, Speech, load_cues, snap_cues_to_speech, write_srt
 from .shots import Shot, Skipped, collect_shots, timeline_rate
 from .writeback import QcConfig, RenderedSegment, dubbed_timeline, qc_reasons
 
@@ -121,6 +122,8 @@ class DubPlan:
     """What stops the job from running, found while planning (only with ``strict=False``)."""
     notes: list[str] = dataclasses.field(default_factory=list)
     """What the job leaves out of the user's input and they should know (cues outside the edit)."""
+    lines_left: list[LineLeftAlone] = dataclasses.field(default_factory=list)
+    """Lines kept off a listener's face, or spoken off screen, as the dub script says."""
 
     @property
     def media_dir(self) -> Path:
@@ -206,9 +209,10 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
     else:
         speech, speech_from = detected, "speech detection on the dub stem (Silero VAD)"
 
-    actor_of = {shot.index: name for name, members in by_actor.items() for shot in members}
-    segments = [(seg, actor_of[seg.shot.index])
-                for seg in plan_segments(speech, [s for s in shots if s.index in actor_of], config.segments)]
+    segments, lines_left, unknown = segments_by_speaker(speech, by_actor, mapping, config.segments)
+    if unknown:
+        notes.append(f"{subtitles}: the script names {', '.join(unknown)}, whom no actor plays (map them in the "
+                     "actors file's [characters]); their lines go to whoever is on screen")
     speaking = sorted({actor for _, actor in segments})
     actors = {}
     for name in speaking:
@@ -225,7 +229,8 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
         notes.append(f"{actors_file}: [footage] for {', '.join(unused)}, who "
                      f"{'speaks' if len(unused) == 1 else 'speak'} no line of this edit, is not used")
     plan = DubPlan(timeline_path, audio_path, output, work, config, timeline, rate, stem, speech_from, shots,
-                   skipped, actors, segments, transcript, detected, problems=problems, notes=notes)
+                   skipped, actors, segments, transcript, detected, problems=problems, notes=notes,
+                   lines_left=lines_left)
     plan.estimated_s = _estimate(plan)
     # Hours of preparing, training and rendering must not end in a timeline the adapter refuses.
     check_writable(_dubbed(plan, [])[0], output, timeline_path, config.sequence)
@@ -307,9 +312,12 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
             "source": str(r.segment.shot.media), "source_frames": r.sidecar["source"]["frames"],
             "source_seconds": [f / plan.rate for f in r.sidecar["source"]["frames"]],
             "media": str(r.media.resolve()), "text": r.segment.text, "scores": r.sidecar.get("scores", {}),
+            "spoken_by": (f"the script ({', '.join(r.segment.speakers)})" if r.segment.speakers
+                          else "the face on screen"),
             "qc": qc_reasons(r.sidecar, config.qc),
         } for r in sorted(renders, key=lambda r: r.segment.start)],
         "skipped_clips": [dataclasses.asdict(s) for s in plan.skipped],
+        "lines_left_alone": [dataclasses.asdict(line) for line in plan.lines_left],
         "notes": plan.notes,
         "failures": failures,
         "seconds": round(seconds, 1),

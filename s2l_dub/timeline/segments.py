@@ -17,6 +17,7 @@ from pathlib import Path
 from ..artifacts import atomic_path
 from ..errors import TimelineError
 from .shots import Shot
+from .speakers import script_speakers, split_label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Speech:
     start_s: float
     end_s: float
     text: str = ""
+    speaker: str = ""
+    """The character the dub script gives the line to (``""``: not named)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Segment:
     stop: int
     """Timeline frames [start, stop) at the shot's rate."""
     text: str = ""
+    speakers: tuple[str, ...] = ()
+    """The characters the script gives this segment's lines to (empty: not named)."""
 
     @property
     def frames(self) -> int:
@@ -72,11 +77,19 @@ def load_cues(path: Path, offset_s: float = 0.0) -> list[Speech]:
         if event.end < event.start or event.start < 0:
             raise TimelineError(f"{path}: cue {number} ({event.plaintext[:40]!r}) ends before it starts "
                                 f"({event.start / 1000:.3f} s to {event.end / 1000:.3f} s)")
-    cues = [Speech(event.start / 1000 + offset_s, event.end / 1000 + offset_s, event.plaintext.replace("\n", " "))
-            for event in dialogue if event.end > event.start]
+    speakers = script_speakers(path, dialogue)
+    cues = [Speech(event.start / 1000 + offset_s, event.end / 1000 + offset_s,
+                   _without_label(event.plaintext, speaker).replace("\n", " "), speaker)
+            for event, speaker in zip(dialogue, speakers) if event.end > event.start]
     if not cues:
         raise TimelineError(f"{path}: no subtitle cues found")
     return sorted(cues, key=lambda c: c.start_s)
+
+
+def _without_label(text: str, speaker: str) -> str:
+    """The cue's words, less a speaker label written into them (``ANNA: ...``, ``[Anna] ...``)."""
+    label, rest = split_label(text)
+    return rest if speaker and label == speaker else text
 
 
 _SRT_TIMING = re.compile(r"^\s*(-?)\s*\d+:\d+:\d+[,.]\d+\s*-->\s*(-?)\s*\d+:\d+:\d+[,.]\d+")
@@ -135,13 +148,15 @@ def plan_segments(speech: list[Speech], shots: list[Shot], config: SegmentConfig
                 if min(core_b, hi) - max(core_a, lo) < max(1, round(config.min_speech_s * rate)):
                     continue
                 a, b = max(lo, core_a - pad), min(hi, core_b + pad)
+                named = (item.speaker,) if item.speaker else ()
                 if spans and a - spans[-1][1] < round(config.merge_gap_s * rate):
                     spans[-1][1] = max(spans[-1][1], b)
                     spans[-1][2] = f"{spans[-1][2]} {item.text}".strip()
+                    spans[-1][3] += tuple(n for n in named if n not in spans[-1][3])
                 else:
-                    spans.append([a, b, item.text])
-            for a, b, text in spans:
+                    spans.append([a, b, item.text, named])
+            for a, b, text, speakers in spans:
                 a = lo if a - lo <= snap else a
                 b = hi if hi - b <= snap else b
-                segments.append(Segment(shot, a, b, text))
+                segments.append(Segment(shot, a, b, text, speakers))
     return sorted(segments, key=lambda s: (s.start, s.shot.track_index))

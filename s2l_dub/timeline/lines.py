@@ -1,0 +1,73 @@
+"""Which actor's shots speak each line: never a listener's (issue 25).
+
+Without a speaker, a line is spoken by whatever face is on screen while it sounds. Where the
+dub script names the line's character and the actors file (``[characters]``, or an actor of
+that name) says who plays them, the line goes to that actor's shots alone: a reaction shot of
+someone else stays untouched, and a line whose speaker is not on screen is dubbed nowhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from .actors import ActorMapping, speaking_actor
+from .segments import Segment, SegmentConfig, Speech, plan_segments
+from .shots import Shot
+
+
+@dataclasses.dataclass(frozen=True)
+class LineLeftAlone:
+    """A line heard over a shot whose face does not speak it, or a line no visible face speaks."""
+
+    start_s: float
+    end_s: float
+    speaker: str
+    reason: str
+    shot: str = ""
+    track: str = ""
+
+    def describe(self) -> str:
+        where = f"{self.shot} ({self.track}) " if self.shot else ""
+        return f"{where}{self.start_s:.2f}-{self.end_s:.2f} s: {self.reason}"
+
+
+def segments_by_speaker(speech: list[Speech], by_actor: dict[str, list[Shot]], mapping: ActorMapping,
+                        config: SegmentConfig = SegmentConfig()):
+    """``(segments, left_alone, unknown_speakers)``: each actor's segments from the lines they may speak
+    (their own and the unattributed), the lines kept off listeners and off screen, and the script's
+    speaker names no actor is given for (their lines go to any face on screen, as unnamed ones do)."""
+    actors = set(by_actor)
+    owner = [speaking_actor(line.speaker, mapping, actors) for line in speech]
+    segments: list[tuple[Segment, str]] = []
+    for actor, shots in by_actor.items():
+        theirs = [line for line, who in zip(speech, owner) if who is None or who == actor]
+        segments.extend((segment, actor) for segment in plan_segments(theirs, shots, config))
+    segments.sort(key=lambda pair: (pair[0].start, pair[0].shot.track_index))
+
+    left: list[LineLeftAlone] = []
+    for line, who in zip(speech, owner):
+        if who is None:
+            continue
+        heard_over = [(actor, shot) for actor, shots in by_actor.items() for shot in shots
+                      if _overlaps(line, shot, config)]
+        speaks = [shot for actor, shot in heard_over if actor == who]
+        for actor, shot in heard_over:
+            if actor != who:
+                left.append(LineLeftAlone(line.start_s, line.end_s, line.speaker,
+                                          f"{actor} listens: the script gives this line to {line.speaker}"
+                                          f"{'' if who == '-' else f' ({who})'}", shot.name, shot.track_name))
+        if not speaks:
+            reason = (f"{line.speaker}'s line is off screen" if who != "-"
+                      else f"{line.speaker} is a voice no one on screen speaks ([characters] maps them to '-')")
+            left.append(LineLeftAlone(line.start_s, line.end_s, line.speaker, reason))
+    unknown = sorted({line.speaker for line, who in zip(speech, owner) if line.speaker and who is None})
+    return segments, left, unknown
+
+
+def _overlaps(line: Speech, shot: Shot, config: SegmentConfig) -> bool:
+    """Whether ``line`` sounds over ``shot``'s visible frames long enough to be planned there."""
+    rate = shot.rate
+    least = max(1, round(config.min_speech_s * rate))
+    a, b = math.floor(line.start_s * rate), math.ceil(line.end_s * rate)
+    return any(min(b, hi) - max(a, lo) >= least for lo, hi in shot.visible)
