@@ -122,3 +122,38 @@ def test_train_killed_in_each_stage_resumes_where_it_stopped(may_dataset, tmp_pa
     meta = json.loads((folder / MODEL_META).read_text())
     assert meta["steps"] == 110
     assert leftovers(work) == [] and not list(folder.rglob(".ckpt-*"))
+
+
+def test_batch_killed_mid_render_then_rerun(samples, tmp_path):
+    """A batch (in its own process, tiny training) killed while its first render is being written;
+    the same batch again finishes every job, reuses what was done, and leaves no temporary file."""
+    from s2l_dub.timeline.io import read_timeline
+    from s2l_dub.timeline.sample import build_sample_project
+    from s2l_dub.timeline.shots import DUB_TRACK_PREFIX
+
+    from .test_batch import TINY, recipe_text
+
+    build_sample_project(samples, tmp_path / "edit")
+    recipe = tmp_path / "show.toml"
+    recipe.write_text(recipe_text(languages=("fr",)))
+    script = "import json, sys; from s2l_dub.batch.run import run_batch; run_batch(sys.argv[1], train=json.loads(sys.argv[2]))"
+    command = [sys.executable, "-c", script, str(recipe), json.dumps(TINY)]
+    out = tmp_path / "out"
+    killed_while_writing(command, out, timeout_s=600)
+    assert not (out / "ep1.fr.otio").exists(), "it finished before the kill"
+    trained = sorted((tmp_path / "work" / "actors").glob("*/model/model.safetensors"))
+    assert trained, "the kill came before any model was finished"
+    stamps = {path: path.stat().st_mtime_ns for path in trained}
+
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert leftovers(tmp_path) == []
+    assert {path: path.stat().st_mtime_ns for path in trained} == stamps  # models reused, not retrained
+    summary = json.loads((out / "ep1.fr.otio.s2l.json").read_text())
+    assert not summary["failures"] and summary["segments_planned"] == len(summary["segments"]) > 0
+    dubbed = read_timeline(out / "ep1.fr.otio")  # held: a track outlives its timeline only while it is referenced
+    track = next(t for t in dubbed.tracks if t.name == f"{DUB_TRACK_PREFIX}fr")
+    for clip, segment in zip(track.find_clips(), summary["segments"]):
+        media = probe_video(Path(segment["media"]))
+        frames = segment["timeline_frames"][1] - segment["timeline_frames"][0]
+        assert media.frame_count == frames == clip.source_range.duration.to_frames(), segment["media"]
