@@ -21,10 +21,16 @@ import numpy as np
 import torch
 
 from s2l_dub.dataset.store import load_dataset
+from s2l_dub.face.landmark_sets import mouth_aperture
 from s2l_dub.model.detail import DetailConfig, build_bank
 from s2l_dub.model.ssim import psnr, ssim
 from s2l_dub.train.data import build_training_data
 from s2l_dub.train.evaluate import load_model, paste_windows, tight_box_metrics
+
+def tracked_apertures(dataset) -> torch.Tensor:
+    """Every frame's inner-lip aperture from the prepared landmarks (what ``open_anchor`` learns from)."""
+    return torch.from_numpy(mouth_aperture(np.asarray(dataset.geometry["landmarks"])[..., :2])).float()
+
 
 VARIANTS = {
     "none": DetailConfig(strength=0.0),
@@ -130,7 +136,8 @@ def main() -> None:
     for name in args.variants.split(","):
         config = VARIANTS[name]
         started = time.monotonic()
-        bank = build_bank(model, data, train, config) if config.strength > 0 else None
+        bank = build_bank(model, data, train, config, apertures=tracked_apertures(dataset)) \
+            if config.strength > 0 else None
         bank_s = time.monotonic() - started
         started = time.monotonic()
         # A path runs along the frames: all held-out frames in one batch, as a render's segment is.

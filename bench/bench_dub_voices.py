@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_detail import VARIANTS  # the sibling script: bench/ is on sys.path when run from the root
+from bench_detail import VARIANTS, tracked_apertures  # the sibling script: bench/ is on sys.path when run from the root
 
 from s2l_dub.audio.features import AudioFeatureConfig
 from s2l_dub.audio.vad import VadConfig, speech_flags, speech_segments
@@ -142,7 +142,8 @@ def main() -> None:
         model.eval()
         for variant in args.detail.split(","):
             config = VARIANTS[variant]
-            bank = build_bank(model, data, data.train_index, config) if config.strength > 0 else None
+            bank = build_bank(model, data, data.train_index, config, apertures=tracked_apertures(dataset)) \
+                if config.strength > 0 else None
             print(f"{Path(folder).name}, detail {variant}", flush=True)
             rows = []
             for name, track_data, index, speaking, loudness in tracks:

@@ -98,6 +98,8 @@ def test_opening_is_stretched_about_the_closed_mouth():
     # A track that already opens wider than the actor is never shrunk, and the stretch is capped.
     wide = open_to_actor(shape * 10, speaking, direction, 0.0, 0.0, 1.0)
     assert torch.allclose(wide, shape * 10, atol=1e-5)
+    # Speaking rows no more open than the closed level give nothing to widen: left as they are.
+    assert torch.equal(open_to_actor(shape, speaking, direction, 0.9, 0.0, 1.0), shape)
     capped = open_to_actor(shape, speaking, direction, 0.1, 0.1, 100.0, max_scale=3.0)
     assert torch.allclose((capped @ direction)[speaking].mean() - 0.1,
                           3.0 * ((shape @ direction)[speaking].mean() - 0.1), atol=1e-5)

@@ -121,7 +121,8 @@ class DetailBank:
     @classmethod
     def build(cls, lips: torch.Tensor, mask: torch.Tensor, config: DetailConfig = DetailConfig(),
               generated: torch.Tensor | None = None, chunk: int = 256,
-              frame_ids: torch.Tensor | None = None, speaking: torch.Tensor | None = None) -> DetailBank:
+              frame_ids: torch.Tensor | None = None, speaking: torch.Tensor | None = None,
+              apertures: torch.Tensor | None = None) -> DetailBank:
         """``lips``: (N, 3, h, w) true canonical mouths in [0, 1]; ``mask``: (1, 1, h, w) the lip mask.
 
         ``generated``: the model's mouths for the same frames, which 'mouth' mode calibrates its
@@ -152,7 +153,13 @@ class DetailBank:
             if config.open_anchor and speaking is not None and generated is not None and len(generated) > 1:
                 talks = speaking.bool()
                 if 1 < int(talks.sum()) < len(talks) - 1:
-                    direction = real[talks].mean(0) - real[~talks].mean(0)
+                    if apertures is not None:
+                        # The shape direction that best predicts how far the lips part: the speaking
+                        # mouths' mean less the silent ones' also moves with light, teeth and tongue.
+                        target = (apertures.float() - apertures.float().mean())[:, None]
+                        direction = torch.linalg.lstsq(real - real.mean(0), target).solution[:, 0]
+                    else:
+                        direction = real[talks].mean(0) - real[~talks].mean(0)
                     direction = direction / direction.norm().clamp(min=1e-8)
                     bank.open_direction = direction
                     bank.open_levels = (float(((fake[~talks] * bank.stretch) @ direction).mean()),
@@ -241,10 +248,13 @@ def open_to_actor(shape: torch.Tensor, speaking: torch.Tensor, direction: torch.
     """``shape`` (T, K) stretched along ``direction`` about the closed mouth: a row at the generator's
     closed level lands on the actor's closed level, and the ``speaking`` rows' mean on the actor's
     speaking level. Only the component along ``direction`` changes; the stretch is never a shrink and
-    at most ``max_scale``, and the order of open and closed rows is kept."""
+    at most ``max_scale``, and the order of open and closed rows is kept. Rows whose speaking mean
+    lies at or below the closed level are returned as they are."""
     along = shape @ direction
     opening = along[speaking].mean() - closed_generated
-    scale = ((speaking_real - closed_real) / opening.clamp(min=1e-6)).clamp(1.0, max_scale)
+    if opening <= 0:
+        return shape  # the speaking rows do not open past the closed mouth: there is no opening to widen
+    scale = ((speaking_real - closed_real) / opening).clamp(1.0, max_scale)
     target = closed_real + (along - closed_generated) * scale
     return shape + (target - along)[:, None] * direction[None, :]
 
@@ -295,10 +305,14 @@ MAX_BANK_FRAMES = 4000
 
 @torch.no_grad()
 def build_bank(model, data, frames: torch.Tensor, config: DetailConfig = DetailConfig(),
-               max_frames: int = MAX_BANK_FRAMES, batch_size: int = 64) -> DetailBank:
+               max_frames: int = MAX_BANK_FRAMES, batch_size: int = 64,
+               apertures: torch.Tensor | None = None) -> DetailBank:
     """The true mouths of ``frames`` (training frames, never the ones being judged), registered
     into the canonical lip box with the model's own learned depth; mouths the warp does not
-    fully cover (turned away, at the crop's edge) are left out."""
+    fully cover (turned away, at the crop's edge) are left out.
+
+    ``apertures``: every frame's tracked inner-lip aperture (indexed like ``data``), which
+    ``open_anchor`` learns its opening direction from."""
     from ..train.data import canonical_lips
 
     if len(frames) > max_frames:
@@ -318,4 +332,6 @@ def build_bank(model, data, frames: torch.Tensor, config: DetailConfig = DetailC
     frame_ids = torch.cat(kept) if kept else None
     speaking = data.speech[frame_ids] if frame_ids is not None else None
     return DetailBank.build(lips, mask, config, torch.cat(generated) if generated else None,
-                            frame_ids=frame_ids, speaking=speaking)
+                            frame_ids=frame_ids, speaking=speaking,
+                            apertures=apertures[frame_ids] if apertures is not None and frame_ids is not None
+                            else None)
