@@ -9,8 +9,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import opentimelineio as otio
 import pytest
+import soundfile as sf
 from lxml import etree
 
 from s2l_dub.errors import TimelineError
@@ -529,3 +531,75 @@ def test_a_real_export_dubbed_end_to_end_in_its_own_format(name, samples, tmp_pa
         version = ET.parse(output).getroot().get("version").replace(".", "_")
         dtd = etree.DTD(str(TIMELINES / "dtd" / f"FCPXMLv{version}.dtd"))
         assert dtd.validate(etree.parse(str(output))), dtd.error_log.filter_from_errors()
+
+
+@pytest.fixture(scope="module")
+def sample_at_rate(tmp_path_factory):
+    """A 5 s transcode of the sample May at a given rate, made once per rate."""
+    import subprocess
+
+    folder, made = tmp_path_factory.mktemp("rates"), {}
+
+    def at(rate: float) -> Path:
+        key = round(rate, 3)
+        if key not in made:
+            made[key] = folder / f"may_{key:g}.mp4"
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(samples_dir() / "actors" / "may_en_5s.mp4"),
+                            "-vf", f"fps={rate}", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                            str(made[key])], check=True)
+        return made[key]
+    return at
+
+
+@pytest.mark.parametrize("name", [n for n in FILES if n not in REFUSED])
+def test_every_export_is_planned_with_its_media_relinked(name, sample_at_rate, tmp_path):
+    """Each readable export through the main job's plan (a dry run), its media offline here and relinked
+    with --media to a conform folder holding every media file it names (a sample at the edit's rate):
+    every clip is dubbed or listed with its reason, relinks are reported, and nothing is written."""
+    from s2l_dub.timeline.job import DubConfig, plan_dub
+    from s2l_dub.timeline.relink import file_name
+
+    rate = RATES.get(name) or _default_rate(name)
+    timeline = read_timeline(TIMELINES / name, rate if name.endswith(".edl") else None)
+    rate = timeline_rate(timeline)
+    clips = [c for t in timeline.tracks if t.kind == otio.schema.TrackKind.Video
+             for c in t.find_clips(shallow_search=True)]  # a nest is listed under its own name
+    if not clips:
+        with pytest.raises(TimelineError, match=f"{name}: no video clips to dub"):
+            plan_dub(TIMELINES / name, samples_dir() / "dub_audio" / "french2.wav", DubConfig(), tmp_path / "x.otio",
+                     edl_rate=rate if name.endswith(".edl") else None, dry_run=True, strict=False)
+        return
+    sample = sample_at_rate(rate)
+    conform = tmp_path / "conform"
+    conform.mkdir()
+    names = set()
+    for clip in timeline.find_clips():
+        reference = clip.media_reference
+        if isinstance(reference, otio.schema.ExternalReference) and reference.target_url:
+            names.add(Path(urlparse(reference.target_url).path.replace("\\", "/")).name)
+    from s2l_dub.timeline.relink import MEDIA_SUFFIXES
+
+    # Image sequences (an EDL's .exr frames) are not video files: they stay offline, with the reason.
+    names = {n for n in names if Path(n).suffix.lower() in MEDIA_SUFFIXES}
+    for media_name in sorted(names):
+        (conform / media_name).symlink_to(sample)
+    actors = tmp_path / "actors.toml"
+    actors.write_text(f'[media]\n"{sample}" = "may"\n')
+    # A second of silence: the plan is what is tested, and a stem shorter than the edit is a listed problem.
+    stem = tmp_path / "stem.wav"
+    sf.write(stem, np.zeros(16000, np.float32), 16000)
+    before = sorted(p.name for p in TIMELINES.iterdir())
+    plan = plan_dub(TIMELINES / name, stem, DubConfig(lang="fr", media_dirs=(str(conform),)),
+                    output=tmp_path / "out" / f"x.fr{Path(name).suffix}", work=tmp_path / "work", actors_file=actors,
+                    edl_rate=rate if name.endswith(".edl") else None, dry_run=True, strict=False)
+    assert abs(plan.rate - rate) < 1e-6
+    accounted = {s.name for s in plan.shots} | {s.name for s in plan.skipped}
+    assert {c.name for c in clips} <= accounted | {""}, sorted({c.name for c in clips} - accounted)
+    # A clip whose video file the conform folder holds is never left "offline".
+    left_offline = {s.name for s in plan.skipped if "offline" in s.reason}
+    linked = {c.name for c in clips if isinstance(c.media_reference, otio.schema.ExternalReference)
+              and file_name(urlparse(c.media_reference.target_url or "").path) in names}
+    assert not left_offline & linked, [s.reason for s in plan.skipped if s.name in linked]
+    assert all(s.reason for s in plan.skipped)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
+    assert sorted(p.name for p in TIMELINES.iterdir()) == before

@@ -168,7 +168,12 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path,
                               and not is_rendered_clip(item)])
 
     for t_index, track in enumerate(video_tracks):
-        if is_dub_track(track) or not track.enabled:
+        if is_dub_track(track):
+            continue
+        if not track.enabled:
+            skipped.extend(Skipped(clip.name or f"{track.name} item {n + 1}", track.name,
+                                   "on a track disabled in the edit; not dubbed")
+                           for n, clip in enumerate(track) if isinstance(clip, otio.schema.Clip))
             continue
         higher = [span for above in covered_above[t_index + 1:] for span in above]
         items = list(track)
@@ -179,7 +184,10 @@ def collect_shots(timeline: otio.schema.Timeline, base_dir: Path,
             if isinstance(item, (otio.schema.Stack, otio.schema.Track)):
                 skipped.append(Skipped(name, track.name, "nested sequence (compound clip); not dubbed"))
                 continue
-            if not isinstance(item, otio.schema.Clip) or not item.enabled:
+            if not isinstance(item, otio.schema.Clip):
+                continue
+            if not item.enabled:
+                skipped.append(Skipped(name, track.name, "disabled in the edit; not dubbed"))
                 continue
             if is_rendered_clip(item):
                 skipped.append(Skipped(name, track.name, "an earlier s2l-dub render; not dubbed again"))
