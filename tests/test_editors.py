@@ -603,3 +603,31 @@ def test_every_export_is_planned_with_its_media_relinked(name, sample_at_rate, t
     assert all(s.reason for s in plan.skipped)
     assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
     assert sorted(p.name for p in TIMELINES.iterdir()) == before
+
+
+@pytest.mark.parametrize("name", [n for n in FILES if n.endswith((".otio", ".edl")) and n not in REFUSED])
+def test_otio_and_edl_exports_come_back_with_the_dub(name, tmp_path):
+    """OTIO comes back as the editor's timeline, clip for clip, plus the dub tracks; an EDL's dub comes
+    back as its own EDL (one picture track) whose events are the renders on their record frames."""
+    source = TIMELINES / name
+    untouched = source.read_bytes()
+    rate = RATES.get(name) or _default_rate(name)
+    original = read_timeline(source, rate if name.endswith(".edl") else None)
+    rate = timeline_rate(original)
+    out = write_timeline(_with_a_dub(original, tmp_path), tmp_path / name, protect=(source,), source=source)
+    back = read_timeline(out, rate if name.endswith(".edl") else None)
+    if name.endswith(".otio"):
+        assert _spans(back) == _spans(original)
+        assert [t.name for t in back.tracks][-2:] == [f"{DUB_TRACK_PREFIX}fr", f"{DUB_TRACK_PREFIX}fr dub"]
+        picture = next(t for t in back.tracks if t.name == f"{DUB_TRACK_PREFIX}fr")
+        [render] = picture.find_clips()
+        assert picture.range_of_child(render) == frame_range(10, 20, rate)
+    else:
+        # The reader drops a leading record gap, so the placement is read from the event itself.
+        text = out.read_text()
+        assert "FROM FILE: cut.fr.media/shot.mp4" in text
+        [event] = [line.split() for line in text.splitlines() if line[:3].isdigit()]
+        start = (original.global_start_time or otio.opentime.RationalTime(0, rate)).rescaled_to(rate).to_frames()
+        expected = [otio.opentime.to_timecode(otio.opentime.RationalTime(start + f, rate), rate) for f in (10, 30)]
+        assert event[-2:] == expected and event[-4:-2] == ["00:00:04:00", "00:00:04:20"]  # source: the render's
+    assert source.read_bytes() == untouched
