@@ -93,7 +93,9 @@ def build_graph(specs: list[JobSpec], progress: Progress | None = None,
             entry = footage.setdefault(name, {"work": spec.work, "clips": set(), "face": actor.face_hint.point,
                                               "train": dataclasses.asdict(spec.train_config())})
             entry["clips"].update((str(c.path), c.range_text) for c in actor.clips)
-    tasks = [Task(f"{TRAIN}:{name}", TRAIN, {"actor": name, "work": entry["work"], "clips": sorted(entry["clips"], key=lambda c: (c[0], c[1] or "")),
+    # A whole footage file (range None) may sit beside ranges of the same file from another project.
+    tasks = [Task(f"{TRAIN}:{name}", TRAIN, {"actor": name, "work": entry["work"],
+                                             "clips": sorted(entry["clips"], key=lambda c: (c[0], c[1] or "")),
                                              "face": entry["face"], "train": entry["train"]})
              for name, entry in sorted(footage.items())]
     for spec, plan in planned:

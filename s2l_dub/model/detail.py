@@ -58,7 +58,8 @@ class DetailConfig:
     its range, which a pixel loss shrinks (more so in another voice), becomes the actor's."""
     open_anchor: bool = False
     """'mouth' and 'path' modes: stretch the generated shape along the actor's own opening direction
-    (their speaking mouths' mean less their silent mouths'), anchored at the closed mouth, so that
+    (the shape direction that best predicts their tracked lip aperture, else their speaking mouths'
+    mean less their silent mouths'), anchored at the closed mouth, so that
     the speaking frames of what is rendered open as far as the actor's do on average while a mouth
     the generator closes stays the actor's closed mouth. The anchor comes from the actor's own
     footage, once, not from what is rendered: a short or mostly silent track cannot move it."""

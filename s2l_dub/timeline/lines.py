@@ -9,10 +9,9 @@ someone else stays untouched, and a line whose speaker is not on screen is dubbe
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from .actors import ActorMapping, speaking_actor
-from .segments import Segment, SegmentConfig, Speech, plan_segments
+from .segments import Segment, SegmentConfig, Speech, plan_segments, sounds_over
 from .shots import Shot
 
 
@@ -67,7 +66,4 @@ def segments_by_speaker(speech: list[Speech], by_actor: dict[str, list[Shot]], m
 
 def _overlaps(line: Speech, shot: Shot, config: SegmentConfig) -> bool:
     """Whether ``line`` sounds over ``shot``'s visible frames long enough to be planned there."""
-    rate = shot.rate
-    least = max(1, round(config.min_speech_s * rate))
-    a, b = math.floor(line.start_s * rate), math.ceil(line.end_s * rate)
-    return any(min(b, hi) - max(a, lo) >= least for lo, hi in shot.visible)
+    return any(sounds_over(line, lo, hi, shot.rate, config) for lo, hi in shot.visible)

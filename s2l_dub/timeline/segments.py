@@ -135,6 +135,13 @@ def snap_cues_to_speech(cues: list[Speech], detected: list[Speech], tolerance_s:
     return snapped
 
 
+def sounds_over(item: Speech, lo: int, hi: int, rate: float, config: SegmentConfig) -> bool:
+    """Whether ``item`` sounds over frames [lo, hi) long enough to be spoken there (a word across a
+    cut is not)."""
+    core_a, core_b = math.floor(item.start_s * rate), math.ceil(item.end_s * rate)
+    return min(core_b, hi) - max(core_a, lo) >= max(1, round(config.min_speech_s * rate))
+
+
 def plan_segments(speech: list[Speech], shots: list[Shot], config: SegmentConfig = SegmentConfig()) -> list[Segment]:
     segments: list[Segment] = []
     for shot in shots:
@@ -144,9 +151,9 @@ def plan_segments(speech: list[Speech], shots: list[Shot], config: SegmentConfig
         for lo, hi in shot.visible:
             spans: list[list] = []
             for item in speech:
-                core_a, core_b = math.floor(item.start_s * rate), math.ceil(item.end_s * rate)
-                if min(core_b, hi) - max(core_a, lo) < max(1, round(config.min_speech_s * rate)):
+                if not sounds_over(item, lo, hi, rate, config):
                     continue
+                core_a, core_b = math.floor(item.start_s * rate), math.ceil(item.end_s * rate)
                 a, b = max(lo, core_a - pad), min(hi, core_b + pad)
                 named = (item.speaker,) if item.speaker else ()
                 if spans and a - spans[-1][1] < round(config.merge_gap_s * rate):
