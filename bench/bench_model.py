@@ -3,7 +3,7 @@
     python bench/bench_model.py [--video actors/anchor_en_71s.mp4] [--budget default]
                                 [--variants full,no_blend,no_continuous,no_time,no_sync,direct] [--work DIR]
                                 [--steps N] [--seed N] [--expert-footage VIDEO,...] [--curve]
-                                [--footage-share S] [--other-voices=-3,3]
+                                [--footage-share S] [--first-minutes M] [--other-voices=-3,3]
 
 ``cosine``, ``time_slow``, ``audio_aug``, ``raw_weights``, ``bilinear``, ``blend_generated_only``,
 ``fine_grid``, ``sync_x4``, ``blend_window`` and ``one_voice`` are quality levers rather than ablations: the full
@@ -28,6 +28,10 @@ validation slice tracks the test. The test never steers training.
 (whole 2 s blocks spread over the same span; validation and the held-out test unchanged): how
 quality grows with the amount of the actor's footage.
 
+``--first-minutes`` trains the model and its sync expert on the training frames of the footage's first
+M minutes only (validation and the held-out test unchanged, at the end of the footage): the
+footage a production would have had if it stopped shooting then (issue 26's curve on GRID s1).
+
 ``--expert-footage`` prepares more sample videos (other actors) for the sync expert to
 learn from as well, as `s2l-dub train --expert-footage` does.
 
@@ -45,11 +49,13 @@ import os
 import resource
 import shutil
 import time
+from fractions import Fraction
 from pathlib import Path
 from unittest import mock
 
 from s2l_dub.artifacts import write_json
 from s2l_dub.dataset.prepare import ClipInput, dataset_dir, prepare_actor
+from s2l_dub.dataset.store import load_dataset
 from s2l_dub.train import checkpoint
 from s2l_dub.train.config import budget
 from s2l_dub.train.evaluate import evaluate_actor
@@ -103,6 +109,8 @@ def main() -> None:
                         help="semitones, comma-separated: also evaluate with the held-out audio in those voices")
     parser.add_argument("--footage-share", type=float, default=1.0,
                         help="train on this share of the training frames (blocks spread over the same span)")
+    parser.add_argument("--first-minutes", type=float, default=None,
+                        help="train on the training frames of the footage's first M minutes only")
     parser.add_argument("--work", type=Path, default=ROOT / "s2l-work" / "bench")
     args = parser.parse_args()
 
@@ -122,13 +130,15 @@ def main() -> None:
     label += f"-seed{args.seed}" if args.seed else ""
     label += "".join(f"-x{extra.stem}" for extra in extra_videos)
     label += f"-footage{args.footage_share:g}" if args.footage_share < 1 else ""
+    label += f"-first{args.first_minutes:g}min" if args.first_minutes else ""
+    first_frames = _frames_in(dataset_dir(args.work, actor), args.first_minutes) if args.first_minutes else None
     for name in args.variants.split(","):
         folder = args.work / "actors" / actor / f"model-{label}-{name}"
         if first is not None:
             _share_expert(first, folder)
         started = time.perf_counter()
         config = variant_config(base, name)
-        with _less_footage(args.footage_share):
+        with _less_footage(args.footage_share, first_frames):
             if args.curve:
                 meta = _train_with_test_curve(dataset_dir(args.work, actor), folder, config, expert_footage)
             else:
@@ -179,15 +189,23 @@ def _train_with_test_curve(root: Path, folder: Path, config, expert_footage) -> 
         stop = state["step"] + config.checkpoint_every
 
 
-def _less_footage(share: float):
-    """While open, the trainer (model and sync expert) sees ``share`` of the training frames; eval sees all."""
-    if share >= 1:
+def _frames_in(dataset: Path, minutes: float) -> int:
+    """How many of the prepared (first) clip's frames its first ``minutes`` hold."""
+    rate = Fraction(load_dataset(dataset).manifest["clips"][0]["frame_rate"])
+    return int(minutes * 60 * rate)
+
+
+def _less_footage(share: float, first_frames: int | None = None):
+    """While open, the trainer (model and sync expert) sees ``share`` of the training frames, and only
+    those before frame ``first_frames`` when given; eval sees all."""
+    if share >= 1 and first_frames is None:
         return contextlib.nullcontext()
     build = trainer.build_training_data
 
     def thinned(*args, **kwargs):
         data = build(*args, **kwargs)
-        return dataclasses.replace(data, train_index=thin_footage(data.train_index, share))
+        index = data.train_index if first_frames is None else data.train_index[data.train_index < first_frames]
+        return dataclasses.replace(data, train_index=thin_footage(index, share) if share < 1 else index)
 
     return mock.patch.object(trainer, "build_training_data", thinned)
 

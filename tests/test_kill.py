@@ -7,7 +7,9 @@ temporary file shows that they are writing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -157,3 +159,62 @@ def test_batch_killed_mid_render_then_rerun(samples, tmp_path):
         media = probe_video(Path(segment["media"]))
         frames = segment["timeline_frames"][1] - segment["timeline_frames"][0]
         assert media.frame_count == frames == clip.source_range.duration.to_frames(), segment["media"]
+
+
+def test_watch_killed_mid_render_then_rerun(samples, tmp_path):
+    """`watch` (its own process, tiny training) killed while it writes an export's render; the next scan
+    finishes that export, reuses its trained model, records it done and leaves no temporary file."""
+    import opentimelineio as otio
+
+    from s2l_dub.timeline.io import read_timeline
+    from s2l_dub.timeline.shots import DUB_TRACK_PREFIX
+
+    from .conftest import tiny_train_config
+
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    shutil.copy(samples / "actors" / "may_en_5s.mp4", folder / "may.mp4")
+    shutil.copy(samples / "dub_audio" / "english_60s.wav", folder / "stem.wav")
+    rate = 25
+    clip = otio.schema.Clip(
+        name="may", source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(10, rate),
+                                                         otio.opentime.RationalTime(100, rate)),
+        media_reference=otio.schema.ExternalReference(
+            target_url="may.mp4", available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
+                                                                          otio.opentime.RationalTime(125, rate))))
+    timeline = otio.schema.Timeline(name="edit")
+    timeline.tracks.append(otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video, children=[clip]))
+    otio.adapters.write_to_file(timeline, str(folder / "edit.otio"))
+    (folder / "edit.s2l.toml").write_text('audio = "stem.wav"\nlang = "fr"\n')
+    past = time.time() - 60  # settled: the scan takes files at least settle_s old
+    for path in folder.iterdir():
+        os.utime(path, (past, past))
+    inputs = {p.name: p.read_bytes() for p in folder.iterdir()}
+    train = json.dumps(dataclasses.asdict(tiny_train_config()))
+    script = ("import json, sys; from pathlib import Path; from s2l_dub.batch.watch import WatchConfig, run_once; "
+              "from s2l_dub.train.config import train_config_from_dict; "
+              "config = WatchConfig(settle_s=1, train=train_config_from_dict(json.loads(sys.argv[2]))); "
+              "records = run_once(Path(sys.argv[1]), config); print(json.dumps(records)); "
+              "sys.exit(0 if records and all(r['ok'] for r in records) else 1)")
+    command = [sys.executable, "-c", script, str(folder), train]
+    killed_while_writing(command, folder / "edit.fr.media", timeout_s=600)
+    assert not (folder / "edit.s2l-done.json").exists(), "the export was recorded before the kill"
+    trained = sorted(folder.glob("edit.s2l/actors/*/model/model.safetensors"))
+    assert trained, "the kill came before the model was finished"
+    stamps = {path: path.stat().st_mtime_ns for path in trained}
+
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    assert leftovers(folder) == []
+    assert {path: path.stat().st_mtime_ns for path in trained} == stamps  # reused, not retrained
+    assert json.loads((folder / "edit.s2l-done.json").read_text())["ok"]
+    assert all((folder / name).read_bytes() == data for name, data in inputs.items())  # inputs untouched
+    dubbed = read_timeline(folder / "edit.fr.otio")  # held: a track outlives its timeline only while referenced
+    track = next(t for t in dubbed.tracks if t.name == f"{DUB_TRACK_PREFIX}fr")
+    segments = json.loads((folder / "edit.s2l-done.json").read_text())["summary"]["segments"]
+    assert segments and len(list(track.find_clips())) == len(segments)
+    for clip, segment in zip(track.find_clips(), segments):
+        frames = segment["timeline_frames"][1] - segment["timeline_frames"][0]
+        assert probe_video(Path(segment["media"])).frame_count == frames == clip.source_range.duration.to_frames()
+    again = subprocess.run(command, capture_output=True, text=True)  # done: a third scan runs nothing
+    assert again.returncode == 1 and json.loads(again.stdout.strip().splitlines()[-1]) == []

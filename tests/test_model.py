@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,6 +91,15 @@ def test_voice_copies_hold_the_same_speech_in_another_voice(may_dataset, data):
 
     voices = voice_windows(may_dataset, ((1.0, 0.0), (1.0, 3.0), (1.15, 0.0)))
     assert voices.shape == (4, *data.mel.shape)
+    # On disk, mapped, computed once per dataset content and set of copies: memory flat in footage.
+    (stored,) = [p for p in may_dataset.root.glob("voices-*.npy") if p.name == Path(voices.array.filename).name]
+    assert isinstance(voices.array, np.memmap) and stored.parent == may_dataset.root
+    written = stored.stat().st_mtime_ns
+    assert voice_windows(may_dataset, ((1.0, 0.0), (1.0, 3.0), (1.15, 0.0))).shape == voices.shape
+    assert stored.stat().st_mtime_ns == written
+    index = torch.tensor([[0, 2, 1], [3, 3, 3]])
+    assert torch.equal(voices[torch.tensor([[1], [2]]), index],
+                       torch.stack([voices[1][index[0]], voices[2][index[1]]]))  # batches read as in memory
     assert torch.equal(voices[0], data.mel)
     assert (voices[1] - data.mel).abs().max() < 0.02  # float16 rounding of the prepared windows
     assert (voices[2] - data.mel).abs().mean() > 0.3

@@ -209,6 +209,8 @@ class _Locator:
     def path(self, value: str, base: Path, roots: list[Path], key: str, check: bool = True) -> Path:
         if not isinstance(value, str):
             self.fail(key, f"must be a path string, not {type(value).__name__}")
+        if "\x00" in value:
+            self.fail(key, f"{value!r} holds a NUL character, which no file name can")
         resolved = (base / value).resolve()
         if check and not any(resolved == root or root in resolved.parents for root in roots):
             self.fail(key, f"{value!r} escapes the allowed roots ({', '.join(str(r) for r in roots)})")

@@ -19,6 +19,7 @@ still be writing them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 import tomllib
@@ -28,7 +29,7 @@ from ..artifacts import DigestCache, atomic_path, read_json, safe_name, stable_k
 from ..errors import S2LError
 from ..progress import NullProgress, Progress
 from ..timeline.io import ADAPTERS, timeline_document, timeline_exists
-from ..train.config import BUDGETS
+from ..train.config import BUDGETS, TrainConfig
 
 SIDECAR_SUFFIX = ".s2l.toml"
 _KEYS = {"audio", "lang", "subtitles", "actors", "budget", "output", "audio_offset"}
@@ -38,6 +39,9 @@ _KEYS = {"audio", "lang", "subtitles", "actors", "budget", "output", "audio_offs
 class WatchConfig:
     settle_s: float = 2.0
     interval_s: float = 5.0
+    train: TrainConfig | None = None
+    """A full training config for every job instead of each sidecar's named budget (tests, studios
+    with their own), as a batch's ``train``."""
 
 
 def pending(folder: Path, config: WatchConfig = WatchConfig()) -> list[tuple[Path, Path, str]]:
@@ -65,7 +69,7 @@ def run_once(folder: Path, config: WatchConfig = WatchConfig(), progress: Progre
              runner=None) -> list[dict]:
     """Run every pending job in ``folder``; returns one record per job."""
     progress = progress or NullProgress()
-    runner = runner or _run_job
+    runner = runner or functools.partial(_run_job, train=config.train)
     records = []
     for timeline, sidecar, key in pending(folder, config):
         done, failed = _done_path(timeline), _error_path(timeline)
@@ -120,6 +124,8 @@ def _read_sidecar(path: Path) -> dict:
     folder = path.parent.resolve()
     for key in ("audio", "subtitles", "actors", "output"):
         if key in data:
+            if "\x00" in data[key]:
+                raise S2LError(f"{path}: {key} = {data[key]!r} holds a NUL character, which no file name can")
             resolved = (folder / data[key]).resolve()
             if resolved.parent != folder and folder not in resolved.parents:
                 raise S2LError(f"{path}: {key} = {data[key]!r} lies outside the watched folder {folder}")
@@ -140,11 +146,11 @@ def _read_sidecar(path: Path) -> dict:
     return data
 
 
-def _run_job(timeline: Path, options: dict, progress: Progress) -> dict:
+def _run_job(timeline: Path, options: dict, progress: Progress, train: TrainConfig | None = None) -> dict:
     from ..timeline.job import DubConfig, plan_dub, run_dub
 
     config = DubConfig(lang=options.get("lang", "dub"), budget=options.get("budget", "default"),
-                       audio_offset_s=float(options.get("audio_offset", 0.0)))
+                       audio_offset_s=float(options.get("audio_offset", 0.0)), train=train)
     plan = plan_dub(timeline, options["audio"], config, options.get("output"), None, options.get("subtitles"),
                     options.get("actors"), progress=progress)
     return run_dub(plan, progress)

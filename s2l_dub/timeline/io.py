@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import opentimelineio as otio
@@ -102,6 +103,8 @@ def choose_sequence(timelines: list[otio.schema.Timeline], name: str | None, pat
 
 def _read_all(path: Path, adapter: str, rate: float | None) -> list[otio.schema.Timeline]:
     options = {"rate": rate} if adapter == "cmx_3600" and rate else {}
+    if adapter == "otio_json":
+        _refuse_what_crashes_otio(path)
     try:
         result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
     except Exception as e:  # adapters raise anything from XML, JSON or their own errors
@@ -111,6 +114,32 @@ def _read_all(path: Path, adapter: str, rate: float | None) -> list[otio.schema.
         return [result]
     return list(result.find_children(descended_from_type=otio.schema.Timeline)) \
         if hasattr(result, "find_children") else []
+
+
+def _refuse_what_crashes_otio(path: Path) -> None:
+    """Refuse, in a line, the damage that kills the process inside OpenTimelineIO's reader.
+
+    OTIO 0.18 upgrades an old clip (``Clip.0``/``Clip.1``) by replacing its media references in
+    place; one that already holds the new ``media_references`` crashes the interpreter (SIGSEGV), taking
+    a batch or a watch folder down with it; so does JSON nested some ten thousand deep. Found by
+    tests/test_fuzz.py. Anything else malformed is left to OTIO's reader, which reports it.
+    """
+    def check(obj: dict) -> dict:
+        schema = obj.get("OTIO_SCHEMA")
+        if isinstance(schema, str) and "media_references" in obj:
+            name, _, version = schema.rpartition(".")
+            if name == "Clip" and version in ("0", "1"):
+                raise TimelineError(f"{path}: a {schema} clip ({obj.get('name')!r}) holds media_references, "
+                                    f"which only Clip.2 has: the file is damaged or hand-edited")
+        return obj
+
+    try:
+        json.loads(path.read_bytes(), object_hook=check)
+    except RecursionError:
+        # Python stops near a thousand levels; an editor's timeline nests a few dozen.
+        raise TimelineError(f"{path}: nested too deep to be a timeline (damaged?)") from None
+    except ValueError:
+        pass  # not JSON: OTIO's own reader says what is wrong, and where
 
 
 def apply_fcp7_enabled(timeline: otio.schema.Timeline, path: Path, sequence_name: str | None = None) -> None:

@@ -91,7 +91,10 @@ def media_path(reference, base_dir: Path) -> Path | None:
 
 def local_path(url: str, base_dir: Path) -> Path | None:
     """The local file a media URL names: a path, a file:// URL, or a path relative to ``base_dir``
-    (resolved); None for http(s) and other remote references, which have nothing local to read."""
+    (resolved); None for http(s) and other remote references, which have nothing local to read, and
+    for a URL holding a NUL character, which no file name can (a damaged timeline)."""
+    if "\x00" in url or "%00" in url:
+        return None
     if re.match(r"^([A-Za-z]:[\\/]|\\\\)", url):
         # A Windows path (S:\rushes\A001.MOV, \\server\share\...): offline here, never under the
         # timeline's folder; kept absolute so its name can be relinked (--media).

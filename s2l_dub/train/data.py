@@ -10,11 +10,13 @@ for choosing when to stop training without looking at the held-out test.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from ..artifacts import atomic_path, stable_key
 from ..audio.features import AudioFeatureConfig, in_another_voice, log_mel, windows_at
 from ..dataset.store import ActorDataset
 from ..face.warp import map_points
@@ -59,7 +61,7 @@ class TrainingData:
     canonical: int
     validation_index: torch.Tensor = dataclasses.field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
     """Frames between training and held-out, used to pick the checkpoint; empty without a validation share."""
-    voices: torch.Tensor | None = None
+    voices: DiskWindows | None = None
     """(1 + V, N, steps, bins): ``mel``, then the windows of V copies of the audio in other voices
     (``voice_windows``), which training draws the generator's audio from; None without."""
 
@@ -163,14 +165,67 @@ def build_training_data(dataset: ActorDataset, held_out_share: float = 0.1, audi
     )
 
 
-def voice_windows(dataset: ActorDataset, variants: tuple[tuple[float, float], ...]) -> torch.Tensor:
+VOICES_FILE = "voices-{content}-{copies}.npy"
+"""In the dataset folder: its audio windows in the actor's voice and each copy, keyed by the dataset's
+content and the copies asked for (training's and an evaluation's sets live side by side)."""
+
+
+class DiskWindows:
+    """``(1 + V, N, steps, bins)`` audio windows in a float16 file on disk, read a batch at a time.
+
+    Held in memory as float32 they grew with the footage (five copies: about 50 MB a minute, 3 GB for
+    an hour of rushes); mapped, training holds only the batch. Indexing returns float32 tensors.
+    """
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.array.shape)
+
+    def __getitem__(self, key) -> torch.Tensor:
+        key = tuple(_numpy_index(k) for k in key) if isinstance(key, tuple) else _numpy_index(key)
+        return torch.from_numpy(np.asarray(self.array[key], dtype=np.float32))
+
+
+def _numpy_index(key):
+    return key.numpy() if isinstance(key, torch.Tensor) else key
+
+
+def voice_windows(dataset: ActorDataset, variants: tuple[tuple[float, float], ...]) -> DiskWindows:
     """(1 + V, N, steps, bins): the prepared windows, then those of each (speed, semitones) copy of the audio.
 
     Each frame's window in a copy is read where that frame's moment sounds in it, so it holds the
-    same speech as the prepared window, in another voice or at another pace.
+    same speech as the prepared window, in another voice or at another pace. Computed once per
+    dataset content and set of copies, into the dataset folder.
     """
-    own = torch.from_numpy(dataset.mel_windows().astype(np.float32))
-    return torch.stack([own, *(copy_windows(dataset, speed, semitones, log_mel) for speed, semitones in variants)])
+    content = stable_key("voices.1", dataset.manifest.get("stages", {}))
+    path = Path(dataset.root) / VOICES_FILE.format(content=content, copies=stable_key([list(v) for v in variants]))
+    if not path.is_file():
+        _write_voice_windows(dataset, variants, path)
+    return DiskWindows(np.load(path, mmap_mode="r"))
+
+
+def _write_voice_windows(dataset: ActorDataset, variants: tuple[tuple[float, float], ...], path: Path) -> None:
+    own = dataset.mel_windows()
+    content = path.name.split("-")[1]
+    for stale in path.parent.glob(VOICES_FILE.format(content="*", copies="*")):
+        if stale.name.split("-")[1] != content:  # of footage prepared before; a run still mapping it keeps it
+            stale.unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(1 + len(variants), *own.shape))
+        out[0] = own
+        for i, (speed, semitones) in enumerate(variants, 1):
+            start = 0
+            for windows in _copy_windows_by_clip(dataset, speed, semitones, log_mel):
+                out[i, start:start + len(windows)] = windows
+                start += len(windows)
+        out.flush()
+        del out
 
 
 def copy_windows(dataset: ActorDataset, speed: float, semitones: float, features) -> torch.Tensor:
@@ -178,13 +233,15 @@ def copy_windows(dataset: ActorDataset, speed: float, semitones: float, features
 
     Each frame's window is read where that frame's moment sounds in the copy.
     """
+    return torch.from_numpy(np.concatenate(list(_copy_windows_by_clip(dataset, speed, semitones, features))))
+
+
+def _copy_windows_by_clip(dataset: ActorDataset, speed: float, semitones: float, features):
     config = AudioFeatureConfig(**dataset.manifest["config"]["audio"])
-    windows = []
     for audio in dataset.audio:
         samples = in_another_voice(audio["samples"], config.sample_rate, speed, semitones)
         times = (audio["frame_times_s"] - float(audio["samples_start_s"])) / speed
-        windows.append(windows_at(features(samples, config), times, config))
-    return torch.from_numpy(np.concatenate(windows))
+        yield windows_at(features(samples, config), times, config)
 
 
 def speech_seconds(dataset: ActorDataset, index: torch.Tensor) -> float:

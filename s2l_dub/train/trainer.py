@@ -22,7 +22,7 @@ from ..progress import NullProgress, Progress
 from . import checkpoint
 from .averaging import WeightAverage
 from .config import TrainConfig, learning_rate_scale, patience_spent
-from .data import TrainingData, build_training_data, speech_seconds, sync_targets, voice_windows
+from .data import DiskWindows, TrainingData, build_training_data, speech_seconds, sync_targets, voice_windows
 
 EXPERT_FILE = "sync_expert.safetensors"
 EXPERT_CHECKPOINTS = "expert_checkpoints"
@@ -282,7 +282,7 @@ class _ExpertSource:
     mel: torch.Tensor
     lips: torch.Tensor
     centres: torch.Tensor
-    voices: torch.Tensor | None = None
+    voices: DiskWindows | None = None
     """(1 + V, N, steps, bins): ``mel`` and its copies in other voices, or None."""
 
     def audio(self, centres: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
