@@ -142,8 +142,11 @@ class DetailBank:
             bank.basis = v[:config.components].T
             real = (bank.features - bank.mean) @ bank.basis
             if generated is not None and len(generated) > 1:
-                fake = (match_features(generated.float(), mask, config.sigma_px, config.match_px) - bank.mean) \
-                    @ bank.basis
+                # In chunks, as the real mouths: blurred whole, 4000 generated mouths held several
+                # float copies at once and made the render's peak grow with the actor's footage.
+                fake = (torch.cat([match_features(generated[start:start + chunk].float(), mask, config.sigma_px,
+                                                  config.match_px) for start in range(0, len(generated), chunk)])
+                        - bank.mean) @ bank.basis
                 bank.stretch = (real.std(0) / fake.std(0).clamp(min=1e-6)).clamp(1.0, config.max_stretch)
             else:
                 bank.stretch = torch.ones(config.components)
