@@ -205,7 +205,7 @@ def _less_footage(share: float, first_frames: int | None = None):
     def thinned(*args, **kwargs):
         data = build(*args, **kwargs)
         index = data.train_index if first_frames is None else data.train_index[data.train_index < first_frames]
-        return dataclasses.replace(data, train_index=thin_footage(index, share) if share < 1 else index)
+        return dataclasses.replace(data, train_index=thin_footage(index, share))
 
     return mock.patch.object(trainer, "build_training_data", thinned)
 

@@ -38,6 +38,27 @@ def static_dataset(samples, tmp_path_factory):
     return prepare_actor([ClipInput(samples / "actors" / "anchor_de_20s.mp4")], "anchor_de", out)
 
 
+def one_shot_edit(samples: Path, folder: Path, first_frame: int = 0, metadata: dict | None = None) -> Path:
+    """``folder``/edit.otio: one 100-frame shot of the real 5 s actor (copied in as may.mp4, from
+    ``first_frame``), with a real speech stem beside it (stem.wav). Returns the timeline's path."""
+    import shutil
+
+    import opentimelineio as otio
+
+    from s2l_dub.timeline.shots import frame_range
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(samples / "actors" / "may_en_5s.mp4", folder / "may.mp4")
+    shutil.copy(samples / "dub_audio" / "english_60s.wav", folder / "stem.wav")
+    clip = otio.schema.Clip(name="may", metadata=metadata or {}, source_range=frame_range(first_frame, 100, 25),
+                            media_reference=otio.schema.ExternalReference(target_url="may.mp4",
+                                                                          available_range=frame_range(0, 125, 25)))
+    timeline = otio.schema.Timeline(name="edit")
+    timeline.tracks.append(otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video, children=[clip]))
+    otio.adapters.write_to_file(timeline, str(folder / "edit.otio"))
+    return folder / "edit.otio"
+
+
 def tiny_train_config():
     from s2l_dub.train.config import TrainConfig
 

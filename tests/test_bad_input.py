@@ -22,6 +22,8 @@ import pytest
 
 from s2l_dub.cli.main import main
 
+from .conftest import one_shot_edit
+
 TALLY: dict[str, list[str]] = {"clear": [], "traceback": [], "outside": [], "changed": []}
 
 
@@ -45,20 +47,7 @@ def edit(samples, tmp_path_factory) -> Path:
     """A one-shot edit of a real clip, its dub stem, and bad companion files, in a folder of inputs."""
     root = tmp_path_factory.mktemp("bad_input")
     inputs = root / "inputs"
-    inputs.mkdir()
-    shutil.copy(samples / "actors" / "may_en_5s.mp4", inputs / "may.mp4")
-    shutil.copy(samples / "dub_audio" / "english_60s.wav", inputs / "stem.wav")
-    rate = 25
-    timeline = otio.schema.Timeline(name="edit")
-    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
-    track.append(otio.schema.Clip(
-        name="may", source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
-                                                         otio.opentime.RationalTime(100, rate)),
-        media_reference=otio.schema.ExternalReference(
-            target_url="may.mp4", available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
-                                                                          otio.opentime.RationalTime(125, rate)))))
-    timeline.tracks.append(track)
-    otio.adapters.write_to_file(timeline, str(inputs / "edit.otio"))
+    one_shot_edit(samples, inputs)
     (inputs / "negative.srt").write_text("1\n-00:00:01,000 --> 00:00:02,000\nhello\n\n")
     (inputs / "inverted.srt").write_text("1\n00:00:03,000 --> 00:00:02,000\nhello\n\n")
     (inputs / "folder.srt").mkdir()

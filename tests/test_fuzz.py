@@ -20,11 +20,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-import opentimelineio as otio
 import pytest
 
 from s2l_dub.cli.main import main
 
+from .conftest import one_shot_edit
 from .test_bad_input import snapshot
 
 MUTANTS_PER_FILE = int(os.environ.get("S2L_FUZZ_MUTANTS", 8))
@@ -107,20 +107,7 @@ def _not_utf8(text: bytes, rng: random.Random) -> tuple[str, bytes]:
 def originals(samples, tmp_path_factory) -> Path:
     """The undamaged inputs: a one-shot edit of a real clip, its stem and companions, and real exports."""
     root = tmp_path_factory.mktemp("fuzz") / "inputs"
-    root.mkdir()
-    shutil.copy(samples / "actors" / "may_en_5s.mp4", root / "may.mp4")
-    shutil.copy(samples / "dub_audio" / "english_60s.wav", root / "stem.wav")
-    rate = 25
-    clip = otio.schema.Clip(
-        name="may", metadata={"s2l": {"actor": "may"}},
-        source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
-                                             otio.opentime.RationalTime(100, rate)),
-        media_reference=otio.schema.ExternalReference(
-            target_url="may.mp4", available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
-                                                                          otio.opentime.RationalTime(125, rate))))
-    timeline = otio.schema.Timeline(name="edit")
-    timeline.tracks.append(otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video, children=[clip]))
-    otio.adapters.write_to_file(timeline, str(root / "edit.otio"))
+    one_shot_edit(samples, root, metadata={"s2l": {"actor": "may"}})
     (root / "edit.srt").write_text("1\n00:00:00,500 --> 00:00:02,000\nMAY: bonjour\n\n"
                                    "2\n00:00:02,200 --> 00:00:03,800\n[May] au revoir\n\n")
     (root / "actors.toml").write_text(textwrap.dedent('''\

@@ -164,27 +164,13 @@ def test_batch_killed_mid_render_then_rerun(samples, tmp_path):
 def test_watch_killed_mid_render_then_rerun(samples, tmp_path):
     """`watch` (its own process, tiny training) killed while it writes an export's render; the next scan
     finishes that export, reuses its trained model, records it done and leaves no temporary file."""
-    import opentimelineio as otio
-
     from s2l_dub.timeline.io import read_timeline
     from s2l_dub.timeline.shots import DUB_TRACK_PREFIX
 
-    from .conftest import tiny_train_config
+    from .conftest import one_shot_edit, tiny_train_config
 
     folder = tmp_path / "watched"
-    folder.mkdir()
-    shutil.copy(samples / "actors" / "may_en_5s.mp4", folder / "may.mp4")
-    shutil.copy(samples / "dub_audio" / "english_60s.wav", folder / "stem.wav")
-    rate = 25
-    clip = otio.schema.Clip(
-        name="may", source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(10, rate),
-                                                         otio.opentime.RationalTime(100, rate)),
-        media_reference=otio.schema.ExternalReference(
-            target_url="may.mp4", available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
-                                                                          otio.opentime.RationalTime(125, rate))))
-    timeline = otio.schema.Timeline(name="edit")
-    timeline.tracks.append(otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video, children=[clip]))
-    otio.adapters.write_to_file(timeline, str(folder / "edit.otio"))
+    one_shot_edit(samples, folder, first_frame=10)
     (folder / "edit.s2l.toml").write_text('audio = "stem.wav"\nlang = "fr"\n')
     past = time.time() - 60  # settled: the scan takes files at least settle_s old
     for path in folder.iterdir():

@@ -206,16 +206,15 @@ def voice_windows(dataset: ActorDataset, variants: tuple[tuple[float, float], ..
     content = stable_key("voices.1", dataset.manifest.get("stages", {}))
     path = Path(dataset.root) / VOICES_FILE.format(content=content, copies=stable_key([list(v) for v in variants]))
     if not path.is_file():
+        for stale in path.parent.glob(VOICES_FILE.format(content="*", copies="*")):
+            if f"-{content}-" not in stale.name:
+                stale.unlink(missing_ok=True)  # of footage prepared before; a run still mapping it keeps it
         _write_voice_windows(dataset, variants, path)
     return DiskWindows(np.load(path, mmap_mode="r"))
 
 
 def _write_voice_windows(dataset: ActorDataset, variants: tuple[tuple[float, float], ...], path: Path) -> None:
     own = dataset.mel_windows()
-    content = path.name.split("-")[1]
-    for stale in path.parent.glob(VOICES_FILE.format(content="*", copies="*")):
-        if stale.name.split("-")[1] != content:  # of footage prepared before; a run still mapping it keeps it
-            stale.unlink(missing_ok=True)
     with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(1 + len(variants), *own.shape))
         out[0] = own
