@@ -151,7 +151,7 @@ def _plan(spec_dict: dict, progress: Progress, cache: dict):
 
 def _render(payload: dict, progress: Progress, cache: dict) -> dict:
     from ..render.engine import ActorRenderer
-    from ..timeline.job import render_segment
+    from ..timeline.job import LeftAlone, render_segment
     from ..train.trainer import model_dir
 
     plan = _plan(payload["spec"], progress, cache)
@@ -163,20 +163,25 @@ def _render(payload: dict, progress: Progress, cache: dict) -> dict:
         from ..dataset.prepare import dataset_dir
 
         cache[renderer_key] = ActorRenderer(dataset_dir(plan.work, actor), model_dir(plan.work, actor))
-    rendered, reused = render_segment(plan, cache[renderer_key], actor, segment, progress)
+    try:
+        rendered, reused = render_segment(plan, cache[renderer_key], actor, segment, progress)
+    except LeftAlone as e:
+        return {"left_alone": str(e), "unsure": e.decision.unsure}
     return {"media": str(rendered.media), "reused": bool(reused), "scores": rendered.sidecar.get("scores", {})}
 
 
 def _assemble(payload: dict, progress: Progress, cache: dict) -> dict:
-    from ..timeline.job import assemble, render_segment
+    from ..timeline.job import LeftAlone, LeftSegment, assemble, render_segment
 
     started = time.monotonic()
     plan = _plan(payload["spec"], progress, cache)
-    renders, failures = [], []
+    renders, failures, left = [], [], []
     for segment, actor in plan.segments:
         try:
             renders.append(render_segment(plan, None, actor, segment, progress)[0])
+        except LeftAlone as e:
+            left.append(LeftSegment(segment, actor, e.decision))
         except S2LError:
             failures.append(f"{segment.shot.name} frames {segment.start}-{segment.stop}: not rendered")
-    summary = assemble(plan, renders, failures, len(renders), time.monotonic() - started, progress)
+    summary = assemble(plan, renders, failures, len(renders), time.monotonic() - started, progress, left)
     return {"summary": summary}

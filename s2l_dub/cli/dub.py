@@ -147,6 +147,8 @@ def _print_plan(console, plan: DubPlan) -> None:
         console.print(f"[yellow]left alone:[/] {escape(f'{skipped.name} ({skipped.track_name}): {skipped.reason}')}")
     for line in plan.lines_left:
         console.print(f"[yellow]line left alone:[/] {escape(line.describe())}")
+    for line in plan.speaker_check:
+        console.print(f"[cyan]who speaks:[/] {escape(line)}")
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(f"{len(plan.segments)} segments, "
@@ -158,6 +160,10 @@ def _print_summary(console, summary: dict) -> None:
     console.print(f"[bold green]done[/] in {summary['seconds'] / 60:.1f} min: "
                   f"{summary['segments_rendered']} segments rendered, {summary['segments_reused']} reused, "
                   f"{summary['qc_flagged']} flagged for review")
+    unsure, left = summary.get("speaker_unsure", []), summary.get("lines_left_alone", [])
+    if unsure or left:
+        console.print(f"who speaks: {len(left)} line(s) left alone (listener, off screen), "
+                      f"{len(unsure)} marked 'S2L QC: speaker unsure' for the editor")
     for failure in summary["failures"]:
         console.print(f"[red]failed:[/] {escape(failure)}")
     for path in summary["outputs"]:

@@ -35,11 +35,14 @@ from ..model.sync import SYNC_FRAMES, SyncExpert, sync_windows
 from ..progress import NullProgress, Progress
 from ..train import checkpoint
 from ..train.data import TrainingData, build_training_data
+from ..train.fold_experts import FoldExpertConfig, fold_experts, fold_experts_key
 from ..train.evaluate import EMBED_CHUNK, load_model, offset_from_embeddings
 from ..train.trainer import EXPERT_FILE, model_id
 from .encode import EncodeSettings, FrameEncoder, add_frames_to_timecode
 from .geometry import FrameGeometry, prepared_geometry, tracked_geometry
 from .identity import IdentityCheck
+from .original_sync import (MIN_FOLD_STEPS, UNKNOWN, OriginalSync, OriginalSyncConfig, cached_verdict, expert_reading, judge,
+                            remember_verdict, verdict_key)
 from .pose import PoseConfig, head_box, head_depth, repose, target_poses
 from .yuv import composite_i420, decoding_matrix
 
@@ -90,11 +93,40 @@ class ActorRenderer:
         self.data = build_training_data(self.dataset)
         self.model, self.meta = load_model(self.model_folder, self.data.depth0)
         self.model.eval()
-        self.expert = _load_expert(self.model_folder)
+        self.expert, self.expert_meta = _load_expert(self.model_folder)
         self.resting_mel = resting_window(self.dataset, self.data)
         self._digests = DigestCache(self.model_folder / "digests.json")
         self._identity = IdentityCheck(self.dataset, self.model_folder / "identity.json")
         self._banks: dict[DetailConfig, DetailBank] = {}
+        self._speaker_check = None
+
+    def original_sync(self, media: Path, first: int, stop: int, config: OriginalSyncConfig = OriginalSyncConfig(),
+                      progress: Progress | None = None) -> OriginalSync:
+        """Whether the actor's face speaks the original sound of source frames ``first``-``stop``
+        of ``media`` (judged once per model, then read back)."""
+        key = verdict_key(self.dataset.manifest, self.speaker_experts_key(), media, first, stop, config)
+        found = cached_verdict(self.model_folder, key)
+        if found is None and self._fold_config().steps < MIN_FOLD_STEPS:
+            return OriginalSync(UNKNOWN, f"the budget trains the sync expert {self._fold_config().steps} steps, "
+                                         "too few to tell who speaks")
+        if found is None:
+            if self._speaker_check is None:
+                experts, folds = fold_experts(self.dataset, self.data, self.model_folder, self._fold_config(),
+                                              progress)
+                readings = [expert_reading(self.dataset, self.data, expert, np.flatnonzero(folds != k))
+                            for k, expert in enumerate(experts)]
+                self._speaker_check = experts, folds, readings
+            found = judge(self.dataset, self.data, *self._speaker_check, media, first, stop, config)
+            remember_verdict(self.model_folder, key, found)
+        return found
+
+    def speaker_experts_key(self) -> str:
+        return fold_experts_key(self.dataset, self._fold_config())
+
+    def _fold_config(self) -> FoldExpertConfig:
+        trained = self.meta.get("config", {})
+        return FoldExpertConfig(steps=int(trained.get("expert_steps", FoldExpertConfig.steps)),
+                                batch=int(trained.get("expert_batch", FoldExpertConfig.batch)))
 
     def detail_bank(self, config: DetailConfig | None) -> DetailBank | None:
         """The actor's registered real mouths (every usable prepared frame), built once per setting."""
@@ -271,13 +303,13 @@ def render_clip(dataset_root: Path, model_folder: Path, video: Path, audio: Path
     return ActorRenderer(dataset_root, model_folder).render(video, audio, target, config, range_text, progress)
 
 
-def _load_expert(folder: Path) -> SyncExpert | None:
+def _load_expert(folder: Path) -> tuple[SyncExpert | None, dict]:
     path = folder / EXPERT_FILE
     if not path.exists():
-        return None
+        return None, {}
     expert = SyncExpert()
-    checkpoint.load_weights(path, expert)
-    return expert.eval()
+    meta = checkpoint.load_weights(path, expert)
+    return expert.eval(), meta
 
 
 @torch.no_grad()

@@ -32,12 +32,14 @@ from ..media import VideoInfo, iter_frames, load_audio, probe_video
 from ..progress import NullProgress, Progress
 from ..render.encode import EncodeSettings
 from ..render.engine import ActorRenderer, RenderConfig
+from ..render.original_sync import OriginalSync, OriginalSyncConfig, cached_verdict, verdict_key
 from ..train.config import TrainConfig
 from ..train.config import budget as named_budget
+from ..train.fold_experts import FOLD_FILE
 from ..train.trainer import MODEL_META, model_dir, model_id, train_actor, training_key
 from .actors import SKIP, ActorMapping, declared_actor, group_by_face, load_mapping
 from .io import adapter_for, check_writable, read_timeline, timeline_document, write_timeline
-from .lines import LineLeftAlone, segments_by_speaker
+from .lines import LineLeftAlone, SpeakerDecision, decide_speaker, segments_by_speaker
 from .relink import MediaIndex
 from .segments import Segment, SegmentConfig, Speech, load_cues, snap_cues_to_speech, write_srt
 from .shots import Shot, Skipped, collect_shots, timeline_rate
@@ -124,6 +126,8 @@ class DubPlan:
     """What the job leaves out of the user's input and they should know (cues outside the edit)."""
     lines_left: list[LineLeftAlone] = dataclasses.field(default_factory=list)
     """Lines kept off a listener's face, or spoken off screen, as the dub script says."""
+    speaker_check: list[str] = dataclasses.field(default_factory=list)
+    """How each segment's speaker will be checked (against the original sound, or not: why)."""
 
     @property
     def media_dir(self) -> Path:
@@ -230,7 +234,7 @@ def plan_dub(timeline_path: Path, audio_path: Path, config: DubConfig = DubConfi
                      f"{'speaks' if len(unused) == 1 else 'speak'} no line of this edit, is not used")
     plan = DubPlan(timeline_path, audio_path, output, work, config, timeline, rate, stem, speech_from, shots,
                    skipped, actors, segments, transcript, detected, problems=problems, notes=notes,
-                   lines_left=lines_left)
+                   lines_left=lines_left, speaker_check=_speaker_check(segments, media))
     plan.estimated_s = _estimate(plan)
     # Hours of preparing, training and rendering must not end in a timeline the adapter refuses.
     check_writable(_dubbed(plan, [])[0], output, timeline_path, config.sequence)
@@ -242,6 +246,7 @@ def run_dub(plan: DubPlan, progress: Progress | None = None) -> dict:
     started = time.monotonic()
     failures: list[str] = []
     renders: list[RenderedSegment] = []
+    left: list[LeftSegment] = []
     reused = 0
     for actor in plan.actors.values():
         try:
@@ -254,13 +259,17 @@ def run_dub(plan: DubPlan, progress: Progress | None = None) -> dict:
         for seg in [seg for seg, name in plan.segments if name == actor.name]:
             try:
                 rendered, was_cached = render_segment(plan, renderer, actor.name, seg, progress)
+            except LeftAlone as e:
+                left.append(LeftSegment(seg, actor.name, e.decision))
+                progress.log(f"{seg.shot.name} frames {seg.start}-{seg.stop} left alone: {e}")
+                continue
             except S2LError as e:
                 failures.append(f"{seg.shot.name} frames {seg.start}-{seg.stop}: {e}")
                 progress.log(f"{seg.shot.name}: segment skipped: {e}")
                 continue
             reused += was_cached
             renders.append(rendered)
-    return assemble(plan, renders, failures, reused, time.monotonic() - started, progress)
+    return assemble(plan, renders, failures, reused, time.monotonic() - started, progress, left)
 
 
 def ready_actor(work: Path, name: str, clips: list[ClipInput], face_hint: FaceHint, train_config: TrainConfig,
@@ -278,12 +287,17 @@ def ready_actor(work: Path, name: str, clips: list[ClipInput], face_hint: FaceHi
 
 
 def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str], reused: int, seconds: float,
-             progress: Progress | None = None) -> dict:
-    """Write the dubbed timeline (input format and .otio) and the job summary beside it."""
+             progress: Progress | None = None, left: list[LeftSegment] = ()) -> dict:
+    """Write the dubbed timeline (input format and .otio) and the job summary beside it.
+
+    ``left``: planned segments not dubbed because their face does not speak the line, or the
+    evidence is unclear (those get a QC marker where the dub would have been)."""
     progress = progress or NullProgress()
     config = plan.config
     progress.start("writing timeline", None)
-    timeline, flagged = _dubbed(plan, renders)
+    timeline, flagged = _dubbed(plan, renders, [(item.segment, f"S2L QC: speaker unsure ({item.actor}): "
+                                                 f"{item.decision.spoken_by.removeprefix('unsure: ')}")
+                                                for item in left if item.decision.unsure])
     # The lossless .otio and the summary first: hours of renders must not end with no timeline
     # if the editor's format then fails to write.
     native = plan.output.suffix.lower() != ".otio"
@@ -312,12 +326,14 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
             "source": str(r.segment.shot.media), "source_frames": r.sidecar["source"]["frames"],
             "source_seconds": [f / plan.rate for f in r.sidecar["source"]["frames"]],
             "media": str(r.media.resolve()), "text": r.segment.text, "scores": r.sidecar.get("scores", {}),
-            "spoken_by": (f"the script ({', '.join(r.segment.speakers)})" if r.segment.speakers
-                          else "the face on screen"),
+            "spoken_by": r.sidecar.get("spoken_by") or (f"the script ({', '.join(r.segment.speakers)})"
+                                                        if r.segment.speakers else "the face on screen"),
             "qc": qc_reasons(r.sidecar, config.qc),
         } for r in sorted(renders, key=lambda r: r.segment.start)],
         "skipped_clips": [dataclasses.asdict(s) for s in plan.skipped],
-        "lines_left_alone": [dataclasses.asdict(line) for line in plan.lines_left],
+        "lines_left_alone": [dataclasses.asdict(line) for line in plan.lines_left]
+                            + [dataclasses.asdict(item.as_line(plan.rate)) for item in left if not item.decision.unsure],
+        "speaker_unsure": [dataclasses.asdict(item.as_line(plan.rate)) for item in left if item.decision.unsure],
         "notes": plan.notes,
         "failures": failures,
         "seconds": round(seconds, 1),
@@ -336,6 +352,18 @@ def assemble(plan: DubPlan, renders: list[RenderedSegment], failures: list[str],
     return summary
 
 
+def _speaker_check(segments: list[tuple[Segment, str]], media: dict[Path, VideoInfo]) -> list[str]:
+    if not segments:
+        return []
+    lines = ["each segment's face is checked against its shot's original sync sound once the actor is trained: "
+             "a listener or an off-screen line is left alone, an unclear one marked 'S2L QC: speaker unsure'"]
+    no_sound = sorted({seg.shot.name for seg, _ in segments if not media[seg.shot.media].has_audio})
+    if no_sound:
+        lines.append(f"no original sound under {', '.join(no_sound)}: the script decides there, else the face "
+                     "on screen is dubbed")
+    return lines
+
+
 def _cues_outside(subtitles: Path, cues: list[Speech], timeline_s: float) -> str | None:
     """A line about the cues that lie wholly outside the timeline, which no shot can speak."""
     outside = [c for c in cues if c.end_s <= 0 or c.start_s >= timeline_s]
@@ -346,11 +374,11 @@ def _cues_outside(subtitles: Path, cues: list[Speech], timeline_s: float) -> str
             f"and are left out, the first at {first.start_s:.2f} s ({first.text[:40]!r}); check --audio-offset")
 
 
-def _dubbed(plan: DubPlan, renders: list[RenderedSegment]):
+def _dubbed(plan: DubPlan, renders: list[RenderedSegment], unsure: list[tuple[Segment, str]] = ()):
     """The edit with the dub added, and how many segments were flagged for review."""
     stem_s = len(plan.stem) / SAMPLE_RATE
     return dubbed_timeline(plan.timeline, renders, plan.audio_path, stem_s, plan.config.audio_offset_s,
-                           plan.config.lang, plan.output.parent, plan.rate, plan.config.qc)
+                           plan.config.lang, plan.output.parent, plan.rate, plan.config.qc, unsure)
 
 
 def _without_edl_dissolve_targets(shots: list[Shot], skipped: list[Skipped]) -> list[Shot]:
@@ -554,6 +582,9 @@ def render_segment(plan: DubPlan, renderer: ActorRenderer | None, actor: str, se
     if hi > lo:
         audio[lo - first:hi - first] = plan.stem[lo:hi]
     source = (shot.source_frame(seg.start), shot.source_frame(seg.stop))
+    decision = speaker_decision(plan, renderer, actor, seg, progress)
+    if not decision.dub:
+        raise LeftAlone(decision)
     render_config = RenderConfig(encode=EncodeSettings(codec=config.codec), fit="pad")
     model_id = renderer.model_id if renderer is not None else _stored_model_id(plan.work, actor)
     audio_key = hashlib.blake2b(audio.tobytes(), digest_size=12).hexdigest()
@@ -562,7 +593,8 @@ def render_segment(plan: DubPlan, renderer: ActorRenderer | None, actor: str, se
     # The clip's sound is cut from the stem file itself, at its own rate and channels.
     stem_start_s = seg.start / plan.rate - config.audio_offset_s
     key = stable_key(model_id, str(shot.media), source, audio_key, np.flatnonzero(speaking).tolist(),
-                     dataclasses.asdict(render_config), __version__, ("native audio", round(stem_start_s, 6)))
+                     dataclasses.asdict(render_config), __version__, ("native audio", round(stem_start_s, 6)),
+                     decision.spoken_by)
     suffix = ".mov" if config.codec == "prores" else ".mp4"
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", shot.name).strip("_") or "clip"
     target = plan.media_dir / f"{safe_name}_{seg.start:06d}-{seg.stop:06d}_{actor}{suffix}"
@@ -579,8 +611,56 @@ def render_segment(plan: DubPlan, renderer: ActorRenderer | None, actor: str, se
         raise S2LError(f"rendered {sidecar['frames']} frames for a {seg.frames}-frame segment")
     sidecar["job_key"] = key
     sidecar["timeline_frames"] = [seg.start, seg.stop]
+    sidecar["spoken_by"] = decision.spoken_by
     write_json(sidecar_path, sidecar)
     return RenderedSegment(seg, actor, target, sidecar), False
+
+
+@dataclasses.dataclass(frozen=True)
+class LeftSegment:
+    """A planned segment not dubbed, and why."""
+
+    segment: Segment
+    actor: str
+    decision: SpeakerDecision
+
+    def as_line(self, rate: float) -> LineLeftAlone:
+        seg = self.segment
+        return LineLeftAlone(seg.start / rate, seg.stop / rate, ", ".join(seg.speakers),
+                             f"{self.actor}: {self.decision.spoken_by}", seg.shot.name, seg.shot.track_name)
+
+
+class LeftAlone(S2LError):
+    """A planned segment whose face does not speak its line, or whose speaker the editor must choose."""
+
+    def __init__(self, decision: SpeakerDecision):
+        super().__init__(decision.spoken_by)
+        self.decision = decision
+
+
+def speaker_decision(plan: DubPlan, renderer: ActorRenderer | None, actor: str, seg: Segment,
+                     progress: Progress | None = None) -> SpeakerDecision:
+    """Whether ``seg``'s face speaks its line (judged on the shot's original sound with the actor's
+    sync expert; without a renderer, only read back from an earlier judgement)."""
+    shot = seg.shot
+    first, stop = shot.source_frame(seg.start), shot.source_frame(seg.stop)
+    if renderer is not None:
+        original = renderer.original_sync(shot.media, first, stop, progress=progress)
+    else:
+        original = _stored_verdict(plan.work, actor, shot.media, first, stop)
+        if original is None:
+            raise S2LError("not rendered")
+    return decide_speaker(original, seg.by_script)
+
+
+def _stored_verdict(work: Path, actor: str, media: Path, first: int, stop: int) -> OriginalSync | None:
+    folder = model_dir(work, actor)
+    manifest_path, experts_path = dataset_dir(work, actor) / MANIFEST, folder / FOLD_FILE.format(fold=0)
+    if not manifest_path.exists() or not experts_path.with_suffix(".json").exists():
+        return None
+    experts_key = read_json(experts_path.with_suffix(".json")).get("key")
+    key = verdict_key(read_json(manifest_path), experts_key, media, first, stop, OriginalSyncConfig())
+    return cached_verdict(folder, key)
 
 
 def _stored_model_id(work: Path, actor: str) -> str | None:

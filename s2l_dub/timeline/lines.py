@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..render.original_sync import LISTENS, SILENT, SPEAKS, UNKNOWN, UNSURE, OriginalSync
+
 from .actors import ActorMapping, speaking_actor
 from .segments import Segment, SegmentConfig, Speech, plan_segments, sounds_over
 from .shots import Shot
@@ -41,7 +43,9 @@ def segments_by_speaker(speech: list[Speech], by_actor: dict[str, list[Shot]], m
     segments: list[tuple[Segment, str]] = []
     for actor, shots in by_actor.items():
         theirs = [line for line, who in zip(speech, owner) if who is None or who == actor]
-        segments.extend((segment, actor) for segment in plan_segments(theirs, shots, config))
+        for segment in plan_segments(theirs, shots, config):
+            named = any(speaking_actor(name, mapping, actors) == actor for name in segment.speakers)
+            segments.append((dataclasses.replace(segment, by_script=named), actor))
     segments.sort(key=lambda pair: (pair[0].start, pair[0].shot.track_index))
 
     left: list[LineLeftAlone] = []
@@ -67,3 +71,34 @@ def segments_by_speaker(speech: list[Speech], by_actor: dict[str, list[Shot]], m
 def _overlaps(line: Speech, shot: Shot, config: SegmentConfig) -> bool:
     """Whether ``line`` sounds over ``shot``'s visible frames long enough to be planned there."""
     return any(sounds_over(line, lo, hi, shot.rate, config) for lo, hi in shot.visible)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeakerDecision:
+    """Whether a planned segment is dubbed, on what evidence, and whether the editor must decide."""
+
+    dub: bool
+    spoken_by: str
+    unsure: bool = False
+
+
+def decide_speaker(original: OriginalSync, by_script: bool) -> SpeakerDecision:
+    """The segment's face speaks its line: from the original sync sound first, the script second.
+
+    Where the two disagree, or the sound is unclear and the script silent, nothing is dubbed and
+    the editor is asked (``unsure``). Without original sound to check, the script or the face on
+    screen decides, as before the check existed, and the plan says so.
+    """
+    if original.verdict == SPEAKS:
+        return SpeakerDecision(True, "the original sync sound" + (" and the script" if by_script else ""))
+    if original.verdict in (LISTENS, SILENT):
+        if by_script:
+            return SpeakerDecision(False, f"unsure: the script gives the line to this actor, but {original.reason}",
+                                   unsure=True)
+        return SpeakerDecision(False, original.reason)
+    if original.verdict == UNSURE:
+        if by_script:
+            return SpeakerDecision(True, f"the script ({original.reason})")
+        return SpeakerDecision(False, f"unsure: {original.reason}", unsure=True)
+    assert original.verdict == UNKNOWN, original.verdict
+    return SpeakerDecision(True, f"{'the script' if by_script else 'the face on screen'} ({original.reason})")

@@ -52,6 +52,8 @@ class Segment:
     text: str = ""
     speakers: tuple[str, ...] = ()
     """The characters the script gives this segment's lines to (empty: not named)."""
+    by_script: bool = False
+    """The script gives a line of it to this segment's actor (through ``[characters]`` or their name)."""
 
     @property
     def frames(self) -> int:

@@ -57,8 +57,12 @@ def qc_reasons(sidecar: dict, config: QcConfig) -> list[str]:
 
 def dubbed_timeline(original: otio.schema.Timeline, renders: list[RenderedSegment], stem: Path,
                     stem_seconds: float, audio_offset_s: float, lang: str, output_dir: Path, rate: float,
-                    qc: QcConfig = QcConfig()) -> tuple[otio.schema.Timeline, int]:
-    """A copy of ``original`` with the dub tracks; also returns how many clips got QC markers."""
+                    qc: QcConfig = QcConfig(), unsure: list[tuple[Segment, str]] = ()
+                    ) -> tuple[otio.schema.Timeline, int]:
+    """A copy of ``original`` with the dub tracks; also returns how many clips got QC markers.
+
+    ``unsure``: segments left undubbed for the editor to decide, each with its marker's text; the
+    marker sits on the dub track's gap over the segment's frames."""
     timeline = original.deepcopy()
     timeline.name = f"{original.name or 'timeline'} ({lang})"
     for track in timeline.tracks:
@@ -68,15 +72,24 @@ def dubbed_timeline(original: otio.schema.Timeline, renders: list[RenderedSegmen
                               metadata={"s2l": {"role": "dub_picture", "lang": lang, "added": True}})
     flagged = 0
     cursor = 0
-    for render in sorted(renders, key=lambda r: r.segment.start):
-        seg = render.segment
+    items = [(r.segment, r) for r in renders] + [(seg, text) for seg, text in unsure]
+    for seg, item in sorted(items, key=lambda pair: (pair[0].start, isinstance(pair[1], str))):
         if seg.start < cursor:
             continue  # overlaps an earlier segment (stacked shots): the higher one was rendered first
         if seg.start > cursor:
             video.append(otio.schema.Gap(source_range=frame_range(0, seg.start - cursor, rate)))
-        clip, reasons = _rendered_clip(render, output_dir, rate, qc, lang)
-        flagged += bool(reasons)
-        video.append(clip)
+        if isinstance(item, str):
+            gap = otio.schema.Gap(source_range=frame_range(0, seg.frames, rate))
+            gap.markers.append(otio.schema.Marker(name=item, marked_range=frame_range(0, seg.frames, rate),
+                                                  color=otio.schema.MarkerColor.RED,
+                                                  metadata={"s2l": {"qc": ["speaker unsure"],
+                                                                    "source_clip": seg.shot.name}}))
+            video.append(gap)
+            flagged += 1
+        else:
+            clip, reasons = _rendered_clip(item, output_dir, rate, qc, lang)
+            flagged += bool(reasons)
+            video.append(clip)
         cursor = seg.stop
     timeline.tracks.append(video)
 
