@@ -93,3 +93,22 @@ def test_an_unsure_segment_becomes_a_red_marker_over_its_frames_on_the_dub_track
     # The editor's own tracks are untouched.
     assert [otio.adapters.write_to_string(t) for t in timeline.tracks[:-2]] == \
         [otio.adapters.write_to_string(t) for t in plan.timeline.tracks]
+
+
+def test_a_two_shot_names_each_actor_in_it_and_each_needs_a_face_hint(tmp_path):
+    from s2l_dub.errors import TimelineError
+    from s2l_dub.timeline.actors import load_mapping
+
+    path = tmp_path / "actors.toml"
+    path.write_text('[clips]\ntwo = ["anna", "bob"]\nsolo = "anna"\n[faces]\nanna = "left"\nbob = "right"\n')
+    mapping = load_mapping(path)
+    assert mapping.by_clip == {"two": ("anna", "bob"), "solo": "anna"}
+    path.write_text('[clips]\ntwo = ["anna", "bob"]\n[faces]\nanna = "left"\n')
+    with pytest.raises(TimelineError, match=r"several actors in one shot; give bob a \[faces\] hint"):
+        load_mapping(path)
+    path.write_text('[clips]\ntwo = ["anna", "-"]\n[faces]\nanna = "left"\n')
+    with pytest.raises(TimelineError, match="cannot be listed with actors"):
+        load_mapping(path)
+    path.write_text('[clips]\ntwo = []\n')
+    with pytest.raises(TimelineError, match=r"\[clips\] must map names to an actor or a list of actors"):
+        load_mapping(path)

@@ -30,9 +30,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 @dataclasses.dataclass(frozen=True)
 class ActorMapping:
-    by_media: dict[str, str] = dataclasses.field(default_factory=dict)
-    by_clip: dict[str, str] = dataclasses.field(default_factory=dict)
-    by_track: dict[str, str] = dataclasses.field(default_factory=dict)
+    by_media: dict[str, str | tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    by_clip: dict[str, str | tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    by_track: dict[str, str | tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """Each maps to an actor, or to the actors of a two-shot (each with a ``faces`` hint)."""
     faces: dict[str, str] = dataclasses.field(default_factory=dict)
     """Face hints per actor (left, right, center or X,Y) for shots with several people."""
     footage: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
@@ -58,13 +59,14 @@ class ActorMapping:
             files.extend(f.resolve() for f in found if f.resolve() not in files)
         return files
 
-    def lookup(self, shot: Shot) -> str | None:
-        for key, name in self.by_media.items():
+    def lookup(self, shot: Shot) -> tuple[str, ...]:
+        """The actors named for ``shot`` (several in a two-shot), or none."""
+        for key, names in self.by_media.items():
             path = Path(key)
             path = path if path.is_absolute() else self.base_dir / path
             if path.resolve() == shot.media:
-                return name
-        return self.by_clip.get(shot.name) or self.by_track.get(shot.track_name)
+                return _names(names)
+        return _names(self.by_clip.get(shot.name) or self.by_track.get(shot.track_name))
 
 
 def load_mapping(path: Path | None) -> ActorMapping:
@@ -97,12 +99,25 @@ def load_mapping(path: Path | None) -> ActorMapping:
     tables = {}
     for section in ("media", "clips", "tracks", "faces", "characters"):
         table = data.get(section, {})
-        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
-            raise TimelineError(f"{path}: [{section}] must map names to strings")
+        several = section in ("media", "clips", "tracks")  # a two-shot names each actor in it
+        if not isinstance(table, dict) or not all(
+                isinstance(v, str) or (several and isinstance(v, list) and v and all(isinstance(n, str) for n in v))
+                for v in table.values()):
+            raise TimelineError(f"{path}: [{section}] must map names to "
+                                f"{'an actor or a list of actors' if several else 'strings'}")
         if section != "faces":
-            for key, name in table.items():
-                check_actor_name(name, f"{path}: [{section}] {key!r}")
-        tables[section] = dict(table)
+            for key, names in table.items():
+                for name in _names(names):
+                    check_actor_name(name, f"{path}: [{section}] {key!r}")
+                if len(_names(names)) > 1:
+                    if SKIP in names:
+                        raise TimelineError(f"{path}: [{section}] {key!r}: '-' leaves a shot alone and cannot be "
+                                            "listed with actors")
+                    unplaced = [n for n in names if n not in data.get("faces", {})]
+                    if unplaced:
+                        raise TimelineError(f"{path}: [{section}] {key!r} names several actors in one shot; give "
+                                            f"{', '.join(unplaced)} a [faces] hint (left, right, center or X,Y)")
+        tables[section] = {key: tuple(v) if isinstance(v, list) else v for key, v in table.items()}
     return ActorMapping(tables["media"], tables["clips"], tables["tracks"], tables["faces"], footage,
                         tables["characters"], path.parent.resolve(), path)
 
@@ -124,15 +139,20 @@ def check_actor_name(name: str, where: str) -> str:
     return name
 
 
-def declared_actor(shot: Shot, mapping: ActorMapping) -> str | None:
-    """The actor named for a shot by metadata, marker or mapping file; None when undeclared."""
+def declared_actors(shot: Shot, mapping: ActorMapping) -> tuple[str, ...]:
+    """The actors named for a shot by metadata, marker or mapping file (several in a two-shot the
+    mapping file lists); none when undeclared."""
     if shot.metadata.get("actor"):
-        return check_actor_name(str(shot.metadata["actor"]), f"clip {shot.name!r} metadata")
+        return (check_actor_name(str(shot.metadata["actor"]), f"clip {shot.name!r} metadata"),)
     for marker in shot.marker_names:
         match = _MARKER.match(marker or "")
         if match:
-            return check_actor_name(match.group(1).strip(), f"clip {shot.name!r} marker")
+            return (check_actor_name(match.group(1).strip(), f"clip {shot.name!r} marker"),)
     return mapping.lookup(shot)
+
+
+def _names(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    return () if not value else (value,) if isinstance(value, str) else tuple(value)
 
 
 def group_by_face(samples: dict[int, FaceSample], taken: set[str], threshold: float = SAME_PERSON_DISTANCE,

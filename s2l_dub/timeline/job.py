@@ -37,7 +37,7 @@ from ..train.config import TrainConfig
 from ..train.config import budget as named_budget
 from ..train.fold_experts import FOLD_FILE
 from ..train.trainer import MODEL_META, model_dir, model_id, train_actor, training_key
-from .actors import SKIP, ActorMapping, declared_actor, group_by_face, load_mapping
+from .actors import SKIP, ActorMapping, declared_actors, group_by_face, load_mapping
 from .io import adapter_for, check_writable, read_timeline, timeline_document, write_timeline
 from .lines import LineLeftAlone, SpeakerDecision, decide_speaker, segments_by_speaker
 from .relink import MediaIndex
@@ -443,12 +443,13 @@ def _assign_actors(shots, skipped, mapping, work: Path, config: DubConfig, media
     assigned_by: dict[str, str] = {}
     undeclared = []
     for shot in shots:
-        name = declared_actor(shot, mapping)
-        if name == SKIP:
+        names = declared_actors(shot, mapping)
+        if names == (SKIP,):
             skipped.append(Skipped(shot.name, shot.track_name, "marked to be left alone"))
-        elif name:
-            by_actor.setdefault(name, []).append(shot)
-            assigned_by.setdefault(name, "timeline metadata or --actors mapping")
+        elif names:
+            for name in names:
+                by_actor.setdefault(name, []).append(shot)
+                assigned_by.setdefault(name, "timeline metadata or --actors mapping")
         else:
             undeclared.append(shot)
     if not undeclared:
@@ -585,7 +586,10 @@ def render_segment(plan: DubPlan, renderer: ActorRenderer | None, actor: str, se
     decision = speaker_decision(plan, renderer, actor, seg, progress)
     if not decision.dub:
         raise LeftAlone(decision)
-    render_config = RenderConfig(encode=EncodeSettings(codec=config.codec), fit="pad")
+    hint = plan.actors[actor].face_hint.point if actor in plan.actors else None
+    # The actor's face, where a shot holds several (a two-shot names each actor with a hint).
+    render_config = RenderConfig(encode=EncodeSettings(codec=config.codec), fit="pad",
+                                 face=f"{hint[0]:g},{hint[1]:g}" if hint else None)
     model_id = renderer.model_id if renderer is not None else _stored_model_id(plan.work, actor)
     audio_key = hashlib.blake2b(audio.tobytes(), digest_size=12).hexdigest()
     frame_times = (seg.start + np.arange(seg.frames)) / plan.rate

@@ -113,3 +113,71 @@ def _mux(video: Path, picture_filter: str, sound: Path | None, target: Path) -> 
         proc = subprocess.run(cmd, capture_output=True, check=False)
         if proc.returncode != 0:
             raise S2LError(f"{video}: could not build a test shot ({proc.stderr.decode()[-200:]})")
+
+
+TWO_SHOT_FRAMES = 250
+TWO_SHOT_TURN_S = (4.6, 5.4)
+"""The two-shot's original sound: the left actor speaks until 4.6 s, the right one from 5.4 s."""
+
+
+def build_two_shot_edit(samples: Path, target: Path) -> SpeakerEdit:
+    """Two actors, each in a single shot of their own, then side by side in a two-shot whose
+    original sound is the left one's line, a pause, then the right one's line (both faces move
+    throughout: both anchors talk). ``truth`` keys are ``"clip/actor/line"``."""
+    samples, target = Path(samples), Path(target)
+    left, right = samples / ACTORS["anchor_en"][0], samples / ACTORS["anchor_de"][0]
+    for path in (left, right):
+        if not path.is_file():
+            raise S2LError(f"{path}: sample footage not found (set S2L_SAMPLES or pass the folder)")
+    target.mkdir(parents=True, exist_ok=True)
+    seconds = TWO_SHOT_FRAMES / RATE
+    rate = 48000
+    left_voice, right_voice = load_audio(left, rate)[:int(seconds * rate)], load_audio(right, rate)[:int(seconds * rate)]
+    turn = [int(t * rate) for t in TWO_SHOT_TURN_S]
+    sound = np.concatenate([left_voice[:turn[0]], np.zeros(turn[1] - turn[0], np.float32), right_voice[turn[1]:]])
+    sound_path = target / "two_shot_sound.wav"
+    _write_wav(sound_path, sound)
+    two_shot = target / "two_shot.mp4"
+    with atomic_path(two_shot) as tmp:
+        cut = f"trim=end_frame={TWO_SHOT_FRAMES},setpts=PTS-STARTPTS"
+        cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(left), "-i", str(right), "-i", str(sound_path),
+               "-filter_complex", f"[0:v]{cut}[l];[1:v]{cut}[r];[l][r]hstack=inputs=2[v]", "-map", "[v]",
+               "-map", "2:a", "-c:v", "libx264", "-crf", "14", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
+               "-shortest", "-f", "mp4", str(tmp)]
+        proc = subprocess.run(cmd, capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise S2LError(f"{two_shot}: could not build the two-shot ({proc.stderr.decode()[-200:]})")
+
+    shots = (("en_single", left, 500, ACTORS["anchor_en"][1]), ("two_shot", two_shot, 0, TWO_SHOT_FRAMES),
+             ("de_single", right, 250, ACTORS["anchor_de"][1]))
+    timeline = otio.schema.Timeline(name="who speaks: a two-shot")
+    picture = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    for name, media, start, available in shots:
+        reference = otio.schema.ExternalReference(target_url=relative_url(media, target),
+                                                  available_range=frame_range(0, available, RATE))
+        picture.append(otio.schema.Clip(name=name, media_reference=reference,
+                                        source_range=frame_range(start, TWO_SHOT_FRAMES, RATE)))
+    timeline.tracks.append(picture)
+    edit = SpeakerEdit(target / "two_shot.otio", target / "stem.wav", target / "actors.toml", {
+        "en_single/anchor_en/1": True, "de_single/anchor_de/1": True,
+        "two_shot/anchor_en/1": True, "two_shot/anchor_de/1": False,
+        "two_shot/anchor_en/2": False, "two_shot/anchor_de/2": True})
+    write_timeline(timeline, edit.timeline)
+    stem = load_audio(samples / STEM[0], rate)
+    first = int(STEM[1] * rate)
+    stem = stem[first:first + 3 * TWO_SHOT_FRAMES * rate // RATE].copy()
+    # The dub's two lines in the two-shot, with a pause between them where the original has one.
+    pause = [int((TWO_SHOT_FRAMES / RATE + t) * rate) for t in (4.4, 5.6)]
+    stem[pause[0]:pause[1]] = 0
+    _write_wav(edit.stem, stem)
+    with atomic_path(edit.actors) as tmp:
+        tmp.write_text(f'[media]\n"{left}" = "anchor_en"\n"{right}" = "anchor_de"\n'
+                       f'"two_shot.mp4" = ["anchor_en", "anchor_de"]\n\n'
+                       '[faces]\nanchor_en = "left"\nanchor_de = "right"\n')
+    return edit
+
+
+def two_shot_truth_key(shot_name: str, actor: str, start: int) -> str:
+    """The ``truth`` key of a segment of :func:`build_two_shot_edit`'s timeline starting at ``start``."""
+    line = 2 if shot_name == "two_shot" and start >= TWO_SHOT_FRAMES + TWO_SHOT_FRAMES // 2 else 1
+    return f"{shot_name}/{actor}/{line}"
