@@ -35,7 +35,7 @@ from ..model.sync import SYNC_FRAMES, SyncExpert, sync_windows
 from ..progress import NullProgress, Progress
 from ..train import checkpoint
 from ..train.data import TrainingData, build_training_data
-from ..train.fold_experts import FoldExpertConfig, fold_experts, fold_experts_key
+from ..train.fold_experts import FoldExpertConfig, fold_config_of, fold_experts, fold_experts_key
 from ..train.evaluate import EMBED_CHUNK, load_model, offset_from_embeddings
 from ..train.trainer import EXPERT_FILE, model_id
 from .encode import EncodeSettings, FrameEncoder, add_frames_to_timecode
@@ -107,8 +107,9 @@ class ActorRenderer:
         key = verdict_key(self.dataset.manifest, self.speaker_experts_key(), media, first, stop, config)
         found = cached_verdict(self.model_folder, key)
         if found is None and self._fold_config().steps < MIN_FOLD_STEPS:
-            return OriginalSync(UNKNOWN, f"the budget trains the sync expert {self._fold_config().steps} steps, "
-                                         "too few to tell who speaks")
+            found = OriginalSync(UNKNOWN, f"the budget trains the sync expert {self._fold_config().steps} steps, "
+                                          "too few to tell who speaks")
+            remember_verdict(self.model_folder, key, found)
         if found is None:
             if self._speaker_check is None:
                 experts, folds = fold_experts(self.dataset, self.data, self.model_folder, self._fold_config(),
@@ -121,12 +122,10 @@ class ActorRenderer:
         return found
 
     def speaker_experts_key(self) -> str:
-        return fold_experts_key(self.dataset, self._fold_config())
+        return fold_experts_key(self.dataset.manifest, self._fold_config())
 
     def _fold_config(self) -> FoldExpertConfig:
-        trained = self.meta.get("config", {})
-        return FoldExpertConfig(steps=int(trained.get("expert_steps", FoldExpertConfig.steps)),
-                                batch=int(trained.get("expert_batch", FoldExpertConfig.batch)))
+        return fold_config_of(self.meta)
 
     def detail_bank(self, config: DetailConfig | None) -> DetailBank | None:
         """The actor's registered real mouths (every usable prepared frame), built once per setting."""

@@ -35,7 +35,7 @@ from ..render.engine import ActorRenderer, RenderConfig
 from ..render.original_sync import OriginalSync, OriginalSyncConfig, cached_verdict, verdict_key
 from ..train.config import TrainConfig
 from ..train.config import budget as named_budget
-from ..train.fold_experts import FOLD_FILE
+from ..train.fold_experts import fold_config_of, fold_experts_key
 from ..train.trainer import MODEL_META, model_dir, model_id, train_actor, training_key
 from .actors import SKIP, ActorMapping, declared_actors, group_by_face, load_mapping
 from .io import adapter_for, check_writable, read_timeline, timeline_document, write_timeline
@@ -659,12 +659,12 @@ def speaker_decision(plan: DubPlan, renderer: ActorRenderer | None, actor: str, 
 
 def _stored_verdict(work: Path, actor: str, media: Path, first: int, stop: int) -> OriginalSync | None:
     folder = model_dir(work, actor)
-    manifest_path, experts_path = dataset_dir(work, actor) / MANIFEST, folder / FOLD_FILE.format(fold=0)
-    if not manifest_path.exists() or not experts_path.with_suffix(".json").exists():
+    manifest_path, meta_path = dataset_dir(work, actor) / MANIFEST, folder / MODEL_META
+    if not manifest_path.exists() or not meta_path.exists():
         return None
-    experts_key = read_json(experts_path.with_suffix(".json")).get("key")
-    key = verdict_key(read_json(manifest_path), experts_key, media, first, stop, OriginalSyncConfig())
-    return cached_verdict(folder, key)
+    manifest = read_json(manifest_path)
+    experts_key = fold_experts_key(manifest, fold_config_of(read_json(meta_path)))
+    return cached_verdict(folder, verdict_key(manifest, experts_key, media, first, stop, OriginalSyncConfig()))
 
 
 def _stored_model_id(work: Path, actor: str) -> str | None:

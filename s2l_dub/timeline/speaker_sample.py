@@ -125,7 +125,7 @@ def build_two_shot_edit(samples: Path, target: Path) -> SpeakerEdit:
     original sound is the left one's line, a pause, then the right one's line (both faces move
     throughout: both anchors talk). ``truth`` keys are ``"clip/actor/line"``."""
     samples, target = Path(samples), Path(target)
-    left, right = samples / ACTORS["anchor_en"][0], samples / ACTORS["anchor_de"][0]
+    left, right = (samples / ACTORS["anchor_en"][0]).resolve(), (samples / ACTORS["anchor_de"][0]).resolve()
     for path in (left, right):
         if not path.is_file():
             raise S2LError(f"{path}: sample footage not found (set S2L_SAMPLES or pass the folder)")

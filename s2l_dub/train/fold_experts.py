@@ -78,9 +78,16 @@ def fold_steps(speech_frames: int, config: FoldExpertConfig) -> int:
     return int(min(config.steps, max(config.min_steps, speech_frames * config.steps_per_speech_frame)))
 
 
-def fold_experts_key(dataset: ActorDataset, config: FoldExpertConfig) -> str:
+def fold_experts_key(dataset_manifest: dict, config: FoldExpertConfig) -> str:
     """What the fold experts are made from: the prepared footage (its stage keys) and the config."""
-    return stable_key("fold expert", dataset.manifest.get("stages"), dataclasses.asdict(config))
+    return stable_key("fold expert", dataset_manifest.get("stages"), dataclasses.asdict(config))
+
+
+def fold_config_of(model_meta: dict) -> FoldExpertConfig:
+    """The fold experts' config for a model: as many steps and as large batches as its own expert had."""
+    trained = model_meta.get("config", {})
+    return FoldExpertConfig(steps=int(trained.get("expert_steps", FoldExpertConfig.steps)),
+                            batch=int(trained.get("expert_batch", FoldExpertConfig.batch)))
 
 
 def fold_experts(dataset: ActorDataset, data: TrainingData, folder: Path, config: FoldExpertConfig,
@@ -88,7 +95,7 @@ def fold_experts(dataset: ActorDataset, data: TrainingData, folder: Path, config
     """The two fold experts (trained once, kept in ``folder``) and each row's fold."""
     progress = progress or NullProgress()
     folds = fold_of_rows(dataset, config.block_frames)
-    key = fold_experts_key(dataset, config)
+    key = fold_experts_key(dataset.manifest, config)
     experts = []
     lips = None
     for fold in (0, 1):
